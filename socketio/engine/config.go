@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Transport is an Engine.IO transport name as it appears in the query.
+type Transport string
+
+const (
+	Polling   Transport = "polling"
+	WebSocket Transport = "websocket"
+)
+
+// CORS configures the headers added to every polling and handshake response,
+// including errors, and the answer to OPTIONS preflights (protocol.md §1.10).
+// Websocket handshakes are not subject to CORS; see Config.CheckOrigin.
+type CORS struct {
+	// Origins allowed to read responses. "*" allows any origin (with
+	// Credentials the request Origin is echoed instead, as browsers refuse
+	// "*" with credentials). Empty turns CORS off: no headers are added and
+	// OPTIONS is an ordinary (refused) engine request.
+	Origins []string
+	// Credentials adds Access-Control-Allow-Credentials: true.
+	Credentials bool
+	// Methods for Access-Control-Allow-Methods on preflights.
+	// Default: GET,HEAD,PUT,PATCH,POST,DELETE.
+	Methods []string
+	// Headers for Access-Control-Allow-Headers on preflights. Default: echo
+	// the request's Access-Control-Request-Headers (and add Vary).
+	Headers []string
+	// ExposedHeaders for Access-Control-Expose-Headers.
+	ExposedHeaders []string
+	// MaxAge for Access-Control-Max-Age on preflights; 0 omits it.
+	MaxAge time.Duration
+}
+
+// Config configures a Server. Zero fields take the defaults documented on
+// each field (applied by NewServer).
+type Config struct {
+	// PingInterval: how often the server sends a ping. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout: how long to wait for the pong before closing the session
+	// with "ping timeout". Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload in bytes: the largest polling POST body and websocket
+	// message accepted. Default 1_000_000.
+	MaxPayload int64
+	// Transports enabled; order irrelevant. Default both.
+	Transports []Transport
+	// AllowUpgrades from polling to websocket. Default true.
+	AllowUpgrades *bool
+	// UpgradeTimeout: how long a probing websocket may take to send "5".
+	// Default 10s.
+	UpgradeTimeout time.Duration
+	// CORS headers for polling responses; off when Origins is empty.
+	CORS CORS
+	// CheckOrigin decides websocket handshakes with an Origin header.
+	// Default: when CORS.Origins is non-empty and not "*", the Origin must be
+	// one of them; otherwise allowed. Refusal: HTTP 403, plain text "Forbidden".
+	CheckOrigin func(r *http.Request) bool
+	// AllowRequest may refuse a handshake (new sessions only): an error
+	// answers HTTP 403 {"code":4,"message":err.Error() or "Forbidden"}
+	// (a refused websocket handshake gets a plain 400 with that message,
+	// like Node).
+	AllowRequest func(r *http.Request) error
+	// RemoteAddr extracts the client address recorded in the Handshake.
+	// Default: the host part of r.RemoteAddr.
+	RemoteAddr func(r *http.Request) string
+	// SendQueueLen: the most messages queued on one session. Default 4096.
+	SendQueueLen int
+	// SendQueueBytes: the most message bytes queued on one session. Default
+	// 16 MiB; raised to MaxPayload if lower.
+	SendQueueBytes int64
+	// WriteTimeout: one websocket write (a batch of frames) may take this
+	// long before the session is closed as a slow client. Default 10s.
+	WriteTimeout time.Duration
+	// Logger for session events. Default discards.
+	Logger *slog.Logger
+	// OnSession is called for every new session, before the open packet is
+	// sent, and returns the handler of its traffic. Required. It may call
+	// s.Send (those messages follow the open packet) and s.Close.
+	OnSession func(s *Session) SessionHandler
+}
+
+func (c *Config) applyDefaults() {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1_000_000
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []Transport{Polling, WebSocket}
+	}
+	if c.AllowUpgrades == nil {
+		t := true
+		c.AllowUpgrades = &t
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if len(c.CORS.Methods) == 0 {
+		c.CORS.Methods = []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
+	}
+	if c.CheckOrigin == nil {
+		c.CheckOrigin = defaultCheckOrigin(c.CORS.Origins)
+	}
+	if c.RemoteAddr == nil {
+		c.RemoteAddr = defaultRemoteAddr
+	}
+	if c.SendQueueLen <= 0 {
+		c.SendQueueLen = 4096
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 16 << 20
+	}
+	if c.SendQueueBytes < c.MaxPayload {
+		c.SendQueueBytes = c.MaxPayload
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func defaultCheckOrigin(origins []string) func(r *http.Request) bool {
+	if len(origins) == 0 || contains(origins, "*") {
+		return func(*http.Request) bool { return true }
+	}
+	allowed := append([]string(nil), origins...)
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		return o == "" || contains(allowed, o)
+	}
+}
+
+func defaultRemoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Handshake describes the request that created a session.
+type Handshake struct {
+	Header     http.Header
+	Query      url.Values
+	RemoteAddr string
+	URL        string // request URI of the handshake
+	Host       string
+	Secure     bool // r.TLS != nil
+	Time       time.Time
+	XDomain    bool // Origin header present
+}

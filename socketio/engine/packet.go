@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+)
+
+// packetType is an Engine.IO packet type, carried on the wire as one ASCII
+// digit (protocol.md §1.2).
+type packetType byte
+
+const (
+	packetOpen    packetType = '0'
+	packetClose   packetType = '1'
+	packetPing    packetType = '2'
+	packetPong    packetType = '3'
+	packetMessage packetType = '4'
+	packetUpgrade packetType = '5'
+	packetNoop    packetType = '6'
+
+	// packetWSPong is not an Engine.IO packet: it is a websocket-level pong
+	// control frame queued in answer to a websocket ping frame. It only ever
+	// appears in the queue of a session whose transport is websocket.
+	packetWSPong packetType = 0xff
+)
+
+// recordSeparator joins packets in a long-polling payload (§1.3).
+const recordSeparator = 0x1e
+
+// errDecode is wrapped by every decoding error.
+var errDecode = errors.New("engine: invalid packet")
+
+// packet is one decoded or to-be-encoded Engine.IO packet. binary is only
+// meaningful for packetMessage.
+type packet struct {
+	typ    packetType
+	data   []byte
+	binary bool
+}
+
+// decodePacket decodes one text-encoded packet: a type digit followed by
+// UTF-8 data, or "b" followed by base64 for a binary message (§1.2, §1.3).
+// data aliases b (capacity capped) except for binary messages, which get a
+// fresh slice.
+func decodePacket(b []byte) (packet, error) {
+	if len(b) == 0 {
+		return packet{}, fmt.Errorf("decoding packet: empty: %w", errDecode)
+	}
+	c := b[0]
+	if c == 'b' {
+		data, err := decodeBase64(b[1:])
+		if err != nil {
+			return packet{}, fmt.Errorf("decoding binary packet: %w", err)
+		}
+		return packet{typ: packetMessage, data: data, binary: true}, nil
+	}
+	if c < '0' || c > '6' {
+		return packet{}, fmt.Errorf("decoding packet: type %q: %w", c, errDecode)
+	}
+	return packet{typ: packetType(c), data: b[1:len(b):len(b)]}, nil
+}
+
+// decodePayload splits a long-polling payload on 0x1e and decodes every
+// packet. It fails on the first invalid packet; an empty body is one invalid
+// packet (§1.3).
+func decodePayload(b []byte) ([]packet, error) {
+	n := bytes.Count(b, []byte{recordSeparator}) + 1
+	pkts := make([]packet, 0, n)
+	for {
+		i := bytes.IndexByte(b, recordSeparator)
+		seg := b
+		if i >= 0 {
+			seg = b[:i:i]
+		}
+		p, err := decodePacket(seg)
+		if err != nil {
+			return nil, fmt.Errorf("decoding payload: %w", err)
+		}
+		pkts = append(pkts, p)
+		if i < 0 {
+			return pkts, nil
+		}
+		b = b[i+1:]
+	}
+}
+
+// appendPacket appends the long-polling (text) encoding of p to dst: binary
+// messages become "b" + standard base64, everything else type digit + data.
+func appendPacket(dst []byte, p packet) []byte {
+	if p.typ == packetMessage && p.binary {
+		dst = append(dst, 'b')
+		return base64.StdEncoding.AppendEncode(dst, p.data)
+	}
+	dst = append(dst, byte(p.typ))
+	return append(dst, p.data...)
+}
+
+// encodedLen is len(appendPacket(nil, p)).
+func encodedLen(p packet) int {
+	if p.typ == packetMessage && p.binary {
+		return 1 + base64.StdEncoding.EncodedLen(len(p.data))
+	}
+	return 1 + len(p.data)
+}
+
+// appendPayload appends the long-polling payload for pkts (joined by 0x1e,
+// no trailing separator). Websocket-only control items are skipped.
+func appendPayload(dst []byte, pkts []packet) []byte {
+	first := true
+	for _, p := range pkts {
+		if p.typ == packetWSPong {
+			continue
+		}
+		if !first {
+			dst = append(dst, recordSeparator)
+		}
+		first = false
+		dst = appendPacket(dst, p)
+	}
+	return dst
+}
+
+// payloadLen is len(appendPayload(nil, pkts)).
+func payloadLen(pkts []packet) int {
+	n := 0
+	for _, p := range pkts {
+		if p.typ == packetWSPong {
+			continue
+		}
+		if n > 0 {
+			n++
+		}
+		n += encodedLen(p)
+	}
+	return n
+}
+
+// decodeBase64 decodes leniently like Node's Buffer.from(s, "base64"):
+// standard or URL-safe alphabet (even mixed), padding optional, CR/LF
+// ignored. Other invalid characters are an error (Node would skip them).
+func decodeBase64(s []byte) ([]byte, error) {
+	// Trailing padding is optional; strip it and decode raw.
+	for len(s) > 0 && s[len(s)-1] == '=' {
+		s = s[:len(s)-1]
+	}
+	if bytes.ContainsAny(s, "-_") {
+		t := make([]byte, len(s))
+		for i, c := range s {
+			switch c {
+			case '-':
+				c = '+'
+			case '_':
+				c = '/'
+			}
+			t[i] = c
+		}
+		s = t
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(s)))
+	n, err := base64.RawStdEncoding.Decode(out, s)
+	if err != nil {
+		return nil, fmt.Errorf("base64: %v: %w", err, errDecode)
+	}
+	return out[:n:n], nil
+}

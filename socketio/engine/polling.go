@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+)
+
+// HTTP long-polling (protocol.md §1.6).
+
+// servePoll answers a GET: at once with everything queued, or held until
+// something is queued, the session closes or the client goes away.
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		if !s.lingering {
+			s.mu.Unlock()
+			writeError(w, CodeUnknownSID, "")
+			return
+		}
+		pkts := s.takeLingerLocked()
+		s.mu.Unlock()
+		s.srv.forget(s)
+		writePayload(w, nil, pkts)
+		return
+	}
+	if s.transport != Polling {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if s.poll != nil {
+		// Overlapping GETs: the held one gets "1", this one an empty 400.
+		s.mu.Unlock()
+		s.close(ReasonTransportError, false)
+		writeEmpty(w, http.StatusBadRequest)
+		return
+	}
+	if len(s.queue) > 0 {
+		pkts := s.takeQueueLocked()
+		s.mu.Unlock()
+		writePayload(w, nil, pkts)
+		return
+	}
+	if s.probed {
+		// Upgrading: let the client pause polling at once (§1.8).
+		s.mu.Unlock()
+		writePayload(w, nil, []packet{{typ: packetNoop}})
+		return
+	}
+	p := &pollWait{done: make(chan struct{})}
+	s.poll = p
+	s.mu.Unlock()
+
+	select {
+	case <-p.done:
+	case <-r.Context().Done():
+		s.mu.Lock()
+		if s.poll == p {
+			// The client went away with the poll held: Node closes the
+			// session ("poll connection closed prematurely").
+			s.poll = nil
+			s.mu.Unlock()
+			s.close(ReasonTransportError, false)
+			return
+		}
+		s.mu.Unlock()
+		<-p.done // completed concurrently: already closed
+	}
+	writePayload(w, nil, p.pkts)
+}
+
+// writePayload writes the 200 answer of a GET: head (the handshake's open
+// packet, or nil) then pkts, joined by 0x1e.
+func writePayload(w http.ResponseWriter, head []byte, pkts []packet) {
+	n := len(head) + payloadLen(pkts)
+	if len(head) > 0 && len(pkts) > 0 {
+		n++
+	}
+	bp, b := getBuf(n)
+	b = append(b, head...)
+	if len(head) > 0 && len(pkts) > 0 {
+		b = append(b, recordSeparator)
+	}
+	b = appendPayload(b, pkts)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	putBuf(bp, b)
+}
+
+var okBody = []byte("ok")
+
+func writeOK(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(okBody)
+}
+
+// serveData handles a POST: the body is a payload of packets from the client.
+func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
+	maxPayload := s.srv.cfg.MaxPayload
+	s.mu.Lock()
+	if s.closed {
+		lingering := s.lingering
+		s.mu.Unlock()
+		if !lingering {
+			writeError(w, CodeUnknownSID, "")
+			return
+		}
+		// Closed by the server, close packet not yet fetched: accept and drop,
+		// so the client sees the close rather than a POST error.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxPayload+1))
+		writeOK(w)
+		return
+	}
+	if s.transport != Polling {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if s.postActive {
+		s.mu.Unlock()
+		s.close(ReasonTransportError, false)
+		writeEmpty(w, http.StatusBadRequest)
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/octet-stream" {
+		// Binary payloads are EIO=3 only.
+		s.close(ReasonTransportError, false)
+		writeEmpty(w, http.StatusBadRequest)
+		return
+	}
+	if r.ContentLength > maxPayload {
+		writeEmpty(w, http.StatusRequestEntityTooLarge)
+		return
+	}
+	body, err := readBody(r, maxPayload)
+	if err != nil {
+		s.close(ReasonTransportError, false)
+		writeEmpty(w, http.StatusBadRequest)
+		return
+	}
+	if int64(len(body)) > maxPayload {
+		// Node answers 413 and leaves the session alone.
+		writeEmpty(w, http.StatusRequestEntityTooLarge)
+		return
+	}
+	pkts, err := decodePayload(body)
+	if err == nil {
+		for _, p := range pkts {
+			if p.typ == packetOpen || p.typ == packetUpgrade || p.typ == packetNoop {
+				err = errDecode // never valid from a client over polling
+			}
+		}
+	}
+	if err != nil {
+		// All or nothing: an invalid payload delivers none of its packets.
+		s.close(ReasonParseError, false)
+		writeEmpty(w, http.StatusBadRequest)
+		return
+	}
+	s.receive(pkts...)
+	writeOK(w)
+}
+
+// readBody reads at most max+1 bytes of the body.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= max {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is a broken request; net/http stops
+		// at Content-Length, so nothing more can come.
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
+}

@@ -1,0 +1,505 @@
+package engine
+
+import (
+	"sync"
+	"time"
+)
+
+// SessionHandler receives one session's traffic.
+//
+// OnMessage is called in arrival order and never concurrently for one
+// session (from the websocket read goroutine or the polling POST handler);
+// it may call s.Send and s.Close. data is owned by the callee. OnMessage may
+// block, which stalls reading from that client only.
+//
+// OnClose is called exactly once, never concurrently with OnMessage, after
+// which no OnMessage follows. When the session closes while OnMessage runs
+// (for example OnMessage itself calls s.Close), OnClose runs right after
+// OnMessage returns, on the same goroutine; otherwise it runs on the
+// goroutine that closed the session. Done() is closed before OnClose runs.
+type SessionHandler interface {
+	OnMessage(s *Session, data []byte, binary bool)
+	OnClose(s *Session, reason Reason)
+}
+
+// Message is one Engine.IO "message" packet payload (without the "4" type
+// char). The same Data slice may be queued on many sessions and must not be
+// modified afterwards.
+type Message struct {
+	Data   []byte
+	Binary bool
+}
+
+// pollCloseTimeout bounds how long a gracefully closed polling session waits
+// for the GET that carries its close packet (Node: 30 s). A variable for tests.
+var pollCloseTimeout = 30 * time.Second
+
+// maxSpareQueue: a drained queue slice up to this capacity is kept for reuse
+// by the websocket writer; bigger ones go to the GC so idle sessions stay small.
+const maxSpareQueue = 32
+
+// Session is one Engine.IO connection (a sid), over polling, websocket, or
+// polling upgraded to websocket.
+//
+// Every send goes through one bounded queue (queue/queueBytes). Over
+// websocket a writer goroutine exists only while the queue is non-empty; it
+// takes everything and writes it with one Write. Over polling the pending
+// GET takes everything. When a Send would overflow the queue the session is
+// closed with ReasonTransportError ("send queue full, closing slow client"
+// is logged once) and Send returns ErrQueueFull; SendVolatile drops instead.
+type Session struct {
+	srv       *Server
+	id        string
+	handshake *Handshake
+	done      chan struct{} // closed by close(), under mu
+
+	// recvMu serializes inbound dispatch (OnMessage, and OnSession at the
+	// start) between the websocket reader and polling POST handlers. Send and
+	// Close never take it, so holding it across a handler call cannot
+	// deadlock with anything the handler may call.
+	recvMu sync.Mutex
+
+	mu             sync.Mutex
+	closed         bool
+	reason         Reason
+	handler        SessionHandler // nil until OnSession returns
+	inDispatch     bool           // a handler callback (OnSession/OnMessage) is running
+	onClosePending bool           // closed during a callback: OnClose runs when it returns
+	overflowed     bool
+
+	transport  Transport
+	queue      []packet
+	queueBytes int64
+	spare      []packet
+
+	// polling
+	poll       *pollWait   // the pending GET, if any; queue is empty while it is set
+	postActive bool        // a POST is being handled
+	lingering  bool        // closed gracefully, waiting for a GET to carry "1"
+	linger     *time.Timer // bounds lingering
+
+	// websocket (transport == WebSocket)
+	ws         *wsConn
+	writing    bool // a writer goroutine runs (or the handshake holds the writer)
+	closeFrame bool // the writer must end with a close frame and close ws
+
+	// upgrade
+	probe        *wsConn // the websocket probing an upgrade
+	probed       bool    // "2probe" seen on probe: answer GETs with noop at once
+	upgradeTimer *time.Timer
+
+	// heartbeat
+	hb            *time.Timer
+	hbGen         uint64
+	awaitingPong  bool
+	pongRefreshed bool
+}
+
+// pollWait is a held GET. The completer sets pkts and closes done, under
+// Session.mu, after clearing Session.poll.
+type pollWait struct {
+	done chan struct{}
+	pkts []packet
+}
+
+// ID returns the sid (20 URL-safe base64 chars).
+func (s *Session) ID() string { return s.id }
+
+// Handshake returns the request that created the session.
+func (s *Session) Handshake() *Handshake { return s.handshake }
+
+// Done is closed when the session closes.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Transport returns the current transport (polling until an upgrade completes).
+func (s *Session) Transport() Transport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Close closes the session from the server side; OnClose gets reason.
+// With ReasonForcedClose everything already queued is still delivered before
+// the close (polling: the next GET gets it followed by "1"; websocket: the
+// frames, then a close frame). Other reasons discard the queue.
+func (s *Session) Close(reason Reason) {
+	s.close(reason, false)
+}
+
+// Send queues msgs atomically (all or none; no other sender's message lands
+// between them) and never blocks. It returns ErrClosed on a closed session
+// and ErrQueueFull when the queue limits (Config.SendQueueLen,
+// Config.SendQueueBytes) would be exceeded; the session is then closed with
+// ReasonTransportError, because a client that does not read is too slow to
+// keep.
+func (s *Session) Send(msgs ...Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	n := msgBytes(msgs)
+	cfg := &s.srv.cfg
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue)+len(msgs) > cfg.SendQueueLen || s.queueBytes+n > cfg.SendQueueBytes {
+		qn, qb, logIt := len(s.queue), s.queueBytes, !s.overflowed
+		s.overflowed = true
+		s.mu.Unlock()
+		if logIt {
+			s.srv.log.Warn("send queue full, closing slow client",
+				"sid", s.id, "queued", qn, "queued_bytes", qb, "adding", len(msgs), "adding_bytes", n)
+		}
+		s.close(ReasonTransportError, false)
+		return ErrQueueFull
+	}
+	s.appendLocked(msgs, n)
+	start := s.flushLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+	return nil
+}
+
+// SendVolatile queues msgs like Send but drops them (returning false) instead
+// of closing the session when they would overflow the queue, and also when
+// the session cannot write right now: closed, in the middle of an upgrade, or
+// on polling without a pending GET (as Node's volatile emit does).
+func (s *Session) SendVolatile(msgs ...Message) bool {
+	if len(msgs) == 0 {
+		return true
+	}
+	n := msgBytes(msgs)
+	cfg := &s.srv.cfg
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.probe != nil ||
+		(s.transport == Polling && s.poll == nil) ||
+		len(s.queue)+len(msgs) > cfg.SendQueueLen || s.queueBytes+n > cfg.SendQueueBytes {
+		return false
+	}
+	s.appendLocked(msgs, n)
+	if s.flushLocked() {
+		go s.writeLoop()
+	}
+	return true
+}
+
+func msgBytes(msgs []Message) int64 {
+	var n int64
+	for i := range msgs {
+		n += int64(len(msgs[i].Data))
+	}
+	return n
+}
+
+func (s *Session) appendLocked(msgs []Message, n int64) {
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare, nil
+	}
+	for _, m := range msgs {
+		s.queue = append(s.queue, packet{typ: packetMessage, data: m.Data, binary: m.Binary})
+	}
+	s.queueBytes += n
+}
+
+// enqueueLocked queues a control packet (ping, websocket pong); these are
+// tiny and not subject to the queue limits.
+func (s *Session) enqueueLocked(p packet) bool {
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare, nil
+	}
+	s.queue = append(s.queue, p)
+	return s.flushLocked()
+}
+
+// flushLocked hands the queue to the transport: it completes a pending GET,
+// or reports that a websocket writer goroutine must be started (the caller
+// starts it after unlocking).
+func (s *Session) flushLocked() (startWriter bool) {
+	if len(s.queue) == 0 && !s.closeFrame {
+		return false
+	}
+	switch s.transport {
+	case WebSocket:
+		if s.ws != nil && !s.writing {
+			s.writing = true
+			return true
+		}
+	case Polling:
+		if s.poll != nil && len(s.queue) > 0 {
+			s.completePollLocked(s.takeQueueLocked())
+		}
+	}
+	return false
+}
+
+func (s *Session) takeQueueLocked() []packet {
+	q := s.queue
+	s.queue = nil
+	s.queueBytes = 0
+	return q
+}
+
+// recycleLocked keeps a small drained queue slice for reuse.
+func (s *Session) recycleLocked(q []packet) {
+	clear(q) // drop references to message data
+	if s.spare == nil && cap(q) <= maxSpareQueue {
+		s.spare = q[:0]
+	}
+}
+
+func (s *Session) completePollLocked(pkts []packet) {
+	p := s.poll
+	s.poll = nil
+	p.pkts = pkts
+	close(p.done)
+}
+
+// takeLingerLocked returns what the last GET of a gracefully closed polling
+// session carries: the queue then "1" (Node sends "6\x1e1" when nothing else
+// is left), and ends the lingering.
+func (s *Session) takeLingerLocked() []packet {
+	pkts := s.takeQueueLocked()
+	if len(pkts) == 0 {
+		pkts = append(pkts, packet{typ: packetNoop})
+	}
+	pkts = append(pkts, packet{typ: packetClose})
+	s.lingering = false
+	if s.linger != nil {
+		s.linger.Stop()
+		s.linger = nil
+	}
+	return pkts
+}
+
+// endLinger forgets a gracefully closed polling session whose last GET never
+// came (or on Shutdown).
+func (s *Session) endLinger() {
+	s.mu.Lock()
+	was := s.lingering
+	if was {
+		s.lingering = false
+		if s.linger != nil {
+			s.linger.Stop()
+			s.linger = nil
+		}
+		s.queue, s.queueBytes = nil, 0
+	}
+	s.mu.Unlock()
+	if was {
+		s.srv.forget(s)
+	}
+}
+
+// close closes the session once. noopPoll: a pending GET gets "6" instead of
+// "1" (the client itself sent "1" over polling, §1.6).
+func (s *Session) close(reason Reason, noopPoll bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.reason = reason
+	close(s.done)
+	s.stopTimersLocked()
+	graceful := reason == ReasonForcedClose
+	if !graceful {
+		clear(s.queue)
+		s.queue, s.queueBytes = nil, 0
+	}
+	probe := s.probe
+	s.probe, s.probed = nil, false
+
+	callOnClose := !s.inDispatch
+	if s.inDispatch {
+		s.onClosePending = true
+	}
+	h := s.handler
+
+	forget := true
+	var closeConn *wsConn
+	startWriter := false
+	switch s.transport {
+	case Polling:
+		if s.poll != nil {
+			var pkts []packet
+			if noopPoll {
+				pkts = []packet{{typ: packetNoop}}
+			} else {
+				pkts = append(s.takeQueueLocked(), packet{typ: packetClose})
+			}
+			s.completePollLocked(pkts)
+		} else if graceful {
+			// Keep the sid alive until a GET takes the close packet (bounded).
+			forget = false
+			s.lingering = true
+			s.linger = time.AfterFunc(pollCloseTimeout, s.endLinger)
+		}
+	case WebSocket:
+		if reason == ReasonTransportError {
+			// Broken or too slow: no close handshake, drop the TCP connection
+			// (this also unblocks a writer stuck in Write).
+			closeConn = s.ws
+		} else {
+			s.closeFrame = true
+			if !s.writing {
+				s.writing = true
+				startWriter = true
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	s.srv.sessionClosed(s, forget)
+	if probe != nil {
+		probe.nc.Close()
+	}
+	if closeConn != nil {
+		closeConn.nc.Close()
+	}
+	if startWriter {
+		go s.writeLoop()
+	}
+	s.srv.log.Debug("engine session closed", "sid", s.id, "reason", string(reason))
+	if callOnClose && h != nil {
+		h.OnClose(s, reason)
+	}
+}
+
+func (s *Session) stopTimersLocked() {
+	if s.hb != nil {
+		s.hb.Stop()
+		s.hb = nil
+	}
+	s.hbGen++
+	if s.upgradeTimer != nil {
+		s.upgradeTimer.Stop()
+		s.upgradeTimer = nil
+	}
+}
+
+// start runs OnSession and starts the heartbeat (§1.7: it starts after the
+// open packet). Called once, right after the session is registered.
+func (s *Session) start() {
+	s.recvMu.Lock()
+	h := s.srv.cfg.OnSession(s)
+	if h == nil {
+		h = nopHandler{}
+	}
+	s.mu.Lock()
+	s.handler = h
+	s.inDispatch = false
+	pending := s.onClosePending
+	s.onClosePending = false
+	reason := s.reason
+	if !s.closed {
+		s.armHeartbeatLocked(s.srv.pingInterval())
+	}
+	s.mu.Unlock()
+	s.recvMu.Unlock()
+	if pending {
+		h.OnClose(s, reason)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnMessage(*Session, []byte, bool) {}
+func (nopHandler) OnClose(*Session, Reason)         {}
+
+// receive processes inbound packets in order until one closes the session.
+// It reports whether the session is still open.
+func (s *Session) receive(pkts ...packet) bool {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	for _, p := range pkts {
+		if !s.receiveOne(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Session) receiveOne(p packet) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if p.typ != packetPong && s.awaitingPong && !s.pongRefreshed {
+		// Like Node 6.6: traffic while waiting for the pong proves the client
+		// is alive; give the pong (maybe queued behind it) one more timeout.
+		s.pongRefreshed = true
+		s.armHeartbeatLocked(s.srv.pingTimeout())
+	}
+	switch p.typ {
+	case packetMessage:
+		s.inDispatch = true
+		h := s.handler
+		s.mu.Unlock()
+		h.OnMessage(s, p.data, p.binary)
+		s.mu.Lock()
+		s.inDispatch = false
+		pending, closed, reason := s.onClosePending, s.closed, s.reason
+		s.onClosePending = false
+		s.mu.Unlock()
+		if pending {
+			h.OnClose(s, reason)
+		}
+		return !closed
+	case packetPong:
+		// Next ping pingInterval after this pong (§1.7).
+		s.awaitingPong = false
+		s.armHeartbeatLocked(s.srv.pingInterval())
+		s.mu.Unlock()
+		return true
+	case packetPing:
+		// v4 clients never ping ("invalid heartbeat direction").
+		s.mu.Unlock()
+		s.close(ReasonTransportError, false)
+	case packetClose:
+		s.mu.Unlock()
+		s.close(ReasonTransportClose, true)
+	default:
+		// open, upgrade (outside a probe) and noop are not valid from a client.
+		s.mu.Unlock()
+		s.close(ReasonParseError, false)
+	}
+	return false
+}
+
+// armHeartbeatLocked (re)starts the single heartbeat timer. Each arm gets a
+// generation so a callback that lost the race against a re-arm does nothing.
+func (s *Session) armHeartbeatLocked(d time.Duration) {
+	if s.hb != nil {
+		s.hb.Stop()
+	}
+	s.hbGen++
+	gen := s.hbGen
+	s.hb = time.AfterFunc(d, func() { s.onHeartbeat(gen) })
+}
+
+func (s *Session) onHeartbeat(gen uint64) {
+	s.mu.Lock()
+	if s.closed || gen != s.hbGen {
+		s.mu.Unlock()
+		return
+	}
+	if s.awaitingPong {
+		s.mu.Unlock()
+		s.close(ReasonPingTimeout, false)
+		return
+	}
+	s.awaitingPong = true
+	s.pongRefreshed = false
+	s.armHeartbeatLocked(s.srv.pingTimeout())
+	start := s.enqueueLocked(packet{typ: packetPing})
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+}
