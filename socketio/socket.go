@@ -1,0 +1,422 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
+	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
+)
+
+// Ack answers a client's acknowledgement request. It sends at most once;
+// later calls return ErrAckTwice.
+type Ack func(args ...any) error
+
+// EventHandler handles one event. args are the decoded JSON values (nil,
+// bool, json.Number, string, []any, map[string]any) with binary attachments
+// as []byte. ack is nil when the client asked for no acknowledgement.
+type EventHandler func(args []any, ack Ack)
+
+// AnyHandler handles every event; it runs before the event's own handlers.
+type AnyHandler func(event string, args []any, ack Ack)
+
+// pendingAck waits for a client's ACK to an emit of ours.
+type pendingAck struct {
+	fn      func(args []any, err error)
+	timer   *time.Timer // nil without a per-emit timeout
+	expires time.Time   // zero without a deadline; used to sweep broadcast acks
+}
+
+// maxPendingAcks bounds the acks a client can leave unanswered before
+// expired ones are swept.
+const maxPendingAcks = 1024
+
+// Socket is one client connected to one namespace.
+type Socket struct {
+	id        SocketID
+	nsp       *Namespace
+	conn      *Conn
+	handshake *Handshake
+
+	// life serialises connecting, joining rooms and closing, so that a
+	// socket that is closing never ends up back in a room or namespace.
+	life      sync.Mutex
+	connected atomic.Bool
+
+	mu              sync.Mutex
+	data            any
+	handlers        map[string][]EventHandler
+	anyHandlers     []AnyHandler
+	onDisconnecting []func(Reason)
+	onDisconnect    []func(Reason)
+	acks            map[uint64]pendingAck
+}
+
+func newSocket(n *Namespace, c *Conn, auth map[string]any) *Socket {
+	return &Socket{
+		id:        SocketID(newID()),
+		nsp:       n,
+		conn:      c,
+		handshake: c.handshake(auth),
+	}
+}
+
+// ID is the socket's id, also the name of a room only it is in.
+func (s *Socket) ID() SocketID { return s.id }
+
+// Namespace is the namespace the socket is connected to.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Conn is the Engine.IO connection the socket travels on.
+func (s *Socket) Conn() *Conn { return s.conn }
+
+// Handshake describes the client's connection request.
+func (s *Socket) Handshake() *Handshake { return s.handshake }
+
+// Connected reports whether the socket is still in its namespace.
+func (s *Socket) Connected() bool { return s.connected.Load() }
+
+// Data returns the value stored with SetData.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData stores an arbitrary value with the socket; it is included when
+// sockets are fetched (and must then marshal to JSON).
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// On registers h for event.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]EventHandler)
+	}
+	s.handlers[event] = append(s.handlers[event], h)
+	s.mu.Unlock()
+}
+
+// OnAny registers h for every event.
+func (s *Socket) OnAny(h AnyHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting registers fn to run when the socket is about to leave,
+// while it is still in its rooms.
+func (s *Socket) OnDisconnecting(fn func(reason Reason)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers fn to run once the socket has left.
+func (s *Socket) OnDisconnect(fn func(reason Reason)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...Room) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.connected.Load() {
+		s.nsp.adapter.AddAll(s, rooms)
+	}
+}
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room Room) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms lists the rooms the socket is in, its own id included.
+func (s *Socket) Rooms() []Room { return s.nsp.adapter.SocketRooms(s.id) }
+
+// Emit sends an event to this socket's client.
+func (s *Socket) Emit(event string, args ...any) error {
+	p, err := s.eventPacket(event, args)
+	if err != nil {
+		return err
+	}
+	return s.conn.sendPacket(p, false)
+}
+
+// EmitAck sends an event asking the client for an acknowledgement, without
+// waiting: cb runs exactly once, with the client's arguments, or with
+// ErrTimeout when timeout (if > 0) passes first, or with ErrDisconnected.
+// cb runs on the connection's read goroutine or a timer's.
+func (s *Socket) EmitAck(timeout time.Duration, cb func(args []any, err error), event string, args ...any) error {
+	p, err := s.eventPacket(event, args)
+	if err != nil {
+		return err
+	}
+	id := s.nsp.nextAckID()
+	p.ID, p.HasID = id, true
+	pa := pendingAck{fn: cb}
+	if timeout > 0 {
+		pa.timer = time.AfterFunc(timeout, func() {
+			if s.takeAck(id) {
+				cb(nil, ErrTimeout)
+			}
+		})
+	}
+	s.addAck(id, pa)
+	if err := s.conn.sendPacket(p, false); err != nil {
+		if s.takeAck(id) {
+			return err
+		}
+	}
+	return nil
+}
+
+// EmitWithAck sends an event and waits for the client's acknowledgement
+// until ctx is done. Do not call it from this socket's own handlers: they
+// run on the goroutine that reads the acknowledgement.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	type result struct {
+		args []any
+		err  error
+	}
+	ch := make(chan result, 1)
+	if err := s.EmitAck(0, func(a []any, err error) { ch <- result{a, err} }, event, args...); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Socket) eventPacket(event string, args []any) (*parser.Packet, error) {
+	if isReserved(event) {
+		return nil, ErrReservedEvent
+	}
+	if !s.connected.Load() {
+		return nil, ErrDisconnected
+	}
+	data := make([]any, 1+len(args))
+	data[0] = event
+	copy(data[1:], args)
+	return &parser.Packet{Type: parser.Event, Namespace: s.nsp.name, Data: data}, nil
+}
+
+func (s *Socket) operator() *BroadcastOperator {
+	return &BroadcastOperator{nsp: s.nsp, except: []Room{Room(s.id)}}
+}
+
+// To selects the sockets in rooms, leaving this socket out.
+func (s *Socket) To(rooms ...Room) *BroadcastOperator { return s.operator().To(rooms...) }
+
+// In is the same as To.
+func (s *Socket) In(rooms ...Room) *BroadcastOperator { return s.To(rooms...) }
+
+// Except selects every other socket of the namespace not in rooms.
+func (s *Socket) Except(rooms ...Room) *BroadcastOperator { return s.operator().Except(rooms...) }
+
+// Broadcast selects every other socket of the namespace.
+func (s *Socket) Broadcast() *BroadcastOperator { return s.operator() }
+
+// Disconnect makes the socket leave its namespace: the client gets a
+// DISCONNECT packet (reason "io server disconnect" on its side). With close,
+// the whole connection is closed after every namespace on it was left.
+func (s *Socket) Disconnect(close bool) {
+	if !s.connected.Load() {
+		return
+	}
+	if close {
+		s.conn.disconnectAll()
+		return
+	}
+	_ = s.conn.sendPacket(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name}, false)
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// Deliver implements adapter.Socket: it queues an encoded broadcast.
+func (s *Socket) Deliver(text []byte, attachments [][]byte, volatile bool) {
+	if s.connected.Load() {
+		_ = s.conn.deliver(text, attachments, volatile)
+	}
+}
+
+// ExpectAck implements adapter.Socket for broadcasts with acknowledgements;
+// unanswered ones are swept once their deadline (if any) has passed.
+func (s *Socket) ExpectAck(id uint64, fn func(args []any)) {
+	s.addAck(id, pendingAck{fn: func(args []any, err error) {
+		if err == nil {
+			fn(args)
+		}
+	}, expires: time.Now().Add(time.Minute)})
+}
+
+// Info implements adapter.Socket.
+func (s *Socket) Info() adapter.SocketInfo {
+	return adapter.SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: s.Data()}
+}
+
+func (s *Socket) addAck(id uint64, pa pendingAck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acks == nil {
+		s.acks = make(map[uint64]pendingAck)
+	}
+	if len(s.acks) >= maxPendingAcks {
+		now := time.Now()
+		for k, v := range s.acks {
+			if !v.expires.IsZero() && now.After(v.expires) {
+				delete(s.acks, k)
+			}
+		}
+	}
+	s.acks[id] = pa
+}
+
+// takeAck removes a pending ack and reports whether it was still there.
+func (s *Socket) takeAck(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.acks[id]; !ok {
+		return false
+	}
+	delete(s.acks, id)
+	return true
+}
+
+// connect attaches the socket to its connection and namespace and tells the
+// client; false when the connection went away meanwhile.
+func (s *Socket) connect() bool {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if !s.conn.register(s) {
+		return false
+	}
+	s.connected.Store(true)
+	s.nsp.insert(s)
+	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
+	_ = s.conn.sendPacket(&parser.Packet{
+		Type: parser.Connect, Namespace: s.nsp.name,
+		Data: map[string]any{"sid": string(s.id)},
+	}, false)
+	return true
+}
+
+func (s *Socket) onPacket(p *parser.Packet) {
+	switch p.Type {
+	case parser.Event, parser.BinaryEvent:
+		s.onEvent(p)
+	case parser.Ack, parser.BinaryAck:
+		s.onAck(p)
+	case parser.Disconnect:
+		s.onClose(ReasonClientNamespaceDisconnect)
+	}
+}
+
+func (s *Socket) onEvent(p *parser.Packet) {
+	data, _ := p.Data.([]any)
+	if len(data) == 0 {
+		return
+	}
+	event := eventName(data[0])
+	args := data[1:]
+	var ack Ack
+	if p.HasID {
+		ack = s.ackFunc(p.ID)
+	}
+	s.mu.Lock()
+	anys := s.anyHandlers
+	hs := s.handlers[event]
+	s.mu.Unlock()
+	for _, h := range anys {
+		h(event, args, ack)
+	}
+	for _, h := range hs {
+		h(args, ack)
+	}
+}
+
+func (s *Socket) ackFunc(id uint64) Ack {
+	var sent atomic.Bool
+	return func(args ...any) error {
+		if !sent.CompareAndSwap(false, true) {
+			return ErrAckTwice
+		}
+		if args == nil {
+			args = []any{}
+		}
+		return s.conn.sendPacket(&parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: args}, false)
+	}
+}
+
+func (s *Socket) onAck(p *parser.Packet) {
+	s.mu.Lock()
+	pa, ok := s.acks[p.ID]
+	delete(s.acks, p.ID)
+	s.mu.Unlock()
+	if !ok {
+		return // unknown or already timed out: ignored, as in Node
+	}
+	if pa.timer != nil {
+		pa.timer.Stop()
+	}
+	args, _ := p.Data.([]any)
+	pa.fn(args, nil)
+}
+
+// onClose removes the socket from its rooms, namespace and connection, and
+// runs the disconnect handlers; only the first call does anything.
+func (s *Socket) onClose(reason Reason) {
+	s.life.Lock()
+	was := s.connected.Swap(false)
+	s.life.Unlock()
+	if !was {
+		return
+	}
+	s.mu.Lock()
+	before := s.onDisconnecting
+	s.mu.Unlock()
+	for _, fn := range before {
+		fn(reason)
+	}
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+	s.conn.remove(s)
+
+	s.mu.Lock()
+	acks := s.acks
+	s.acks = nil
+	after := s.onDisconnect
+	s.mu.Unlock()
+	for _, pa := range acks {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		pa.fn(nil, ErrDisconnected)
+	}
+	for _, fn := range after {
+		fn(reason)
+	}
+}
+
+func eventName(v any) string {
+	switch n := v.(type) {
+	case string:
+		return n
+	case json.Number:
+		return n.String()
+	}
+	return ""
+}
+
+func isReserved(event string) bool { return parser.IsReservedEvent(event) }
+
+var _ adapter.Socket = (*Socket)(nil)
