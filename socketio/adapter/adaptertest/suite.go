@@ -492,7 +492,11 @@ func (n *fakeNamespace) HandleServerSideEmit(args []any, ack func([]any)) {
 	}
 }
 
-func (n *fakeNamespace) add(s *FakeSocket) { n.mu.Lock(); n.sockets = append(n.sockets, s); n.mu.Unlock() }
+func (n *fakeNamespace) add(s *FakeSocket) {
+	n.mu.Lock()
+	n.sockets = append(n.sockets, s)
+	n.mu.Unlock()
+}
 
 func (n *fakeNamespace) serverEmits() int { n.mu.Lock(); defer n.mu.Unlock(); return n.emits }
 
