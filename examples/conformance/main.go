@@ -168,7 +168,11 @@ func suiteApp(srv *socketio.Server) {
 	for _, nsp := range []*socketio.Namespace{srv.Of("/"), srv.Of("/custom")} {
 		root := nsp.Name() == "/"
 		nsp.OnConnection(func(s *socketio.Socket) {
-			_ = s.Emit("auth", s.Handshake().Auth)
+			// The suites read each frame with a fresh one-shot listener, so
+			// a frame that arrives in the same TCP read as the CONNECT
+			// reply is lost to them; Node happens to write "auth" one
+			// event-loop turn later. Emit it a moment after the reply.
+			time.AfterFunc(5*time.Millisecond, func() { _ = s.Emit("auth", s.Handshake().Auth) })
 			if !root {
 				return
 			}
