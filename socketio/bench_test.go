@@ -168,7 +168,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 2000
 	for i := 0; i < b.N; i++ {
 		srv, addr := benchServer(b)
-		before := memInUse()
+		before, stackBefore := memInUse(), stackInUse()
 		clients := make([]*rawClient, n)
 		for j := range clients {
 			clients[j] = dialRaw(b, addr)
@@ -177,12 +177,19 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		for srv.Of("/").SocketCount() < n {
 			time.Sleep(time.Millisecond)
 		}
-		after := memInUse()
+		after, stackAfter := memInUse(), stackInUse()
 		b.ReportMetric(float64(after-before)/n, "bytes/conn")
+		b.ReportMetric(float64(stackAfter-stackBefore)/n, "stack-bytes/conn")
 		for _, c := range clients {
 			_ = c.conn.Close()
 		}
 	}
+}
+
+func stackInUse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 func memInUse() uint64 {
