@@ -22,7 +22,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		pkts := s.takeLingerLocked()
 		s.mu.Unlock()
 		s.srv.forget(s)
-		writePayload(w, nil, pkts)
+		s.writePayload(w, pkts)
 		return
 	}
 	if s.transport != Polling {
@@ -40,13 +40,13 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if len(s.queue) > 0 {
 		pkts := s.takeQueueLocked()
 		s.mu.Unlock()
-		writePayload(w, nil, pkts)
+		s.writePayload(w, pkts)
 		return
 	}
 	if s.probed {
 		// Upgrading: let the client pause polling at once (§1.8).
 		s.mu.Unlock()
-		writePayload(w, nil, []packet{{typ: packetNoop}})
+		s.writePayload(w, []packet{{typ: packetNoop}})
 		return
 	}
 	p := &pollWait{done: make(chan struct{})}
@@ -68,11 +68,16 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		<-p.done // completed concurrently: already closed
 	}
-	writePayload(w, nil, p.pkts)
+	s.writePayload(w, p.pkts)
 }
 
 // writePayload writes the 200 answer of a GET: head (the handshake's open
 // packet, or nil) then pkts, joined by 0x1e.
+func (s *Session) writePayload(w http.ResponseWriter, pkts []packet) {
+	s.srv.counters.sent(pkts)
+	writePayload(w, nil, pkts)
+}
+
 func writePayload(w http.ResponseWriter, head []byte, pkts []packet) {
 	n := len(head) + payloadLen(pkts)
 	if len(head) > 0 && len(pkts) > 0 {

@@ -30,6 +30,7 @@ type Server struct {
 	pingIntervalNs atomic.Int64
 	pingTimeoutNs  atomic.Int64
 	open           atomic.Int64
+	counters       counters
 
 	mu           sync.RWMutex
 	sessions     map[string]*Session // open sessions and lingering polling ones
@@ -190,6 +191,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.corsHeaders(w, r)
 	}
 	fail := func(code ErrorCode, msg string) {
+		if q.Get("sid") == "" {
+			srv.counters.rejected.Add(1)
+		}
 		if isUpgrade {
 			if msg == "" {
 				msg = code.Message()
@@ -369,6 +373,7 @@ func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request,
 
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request, q url.Values) {
 	if !srv.cfg.CheckOrigin(r) {
+		srv.counters.rejected.Add(1)
 		writeUpgradeError(w, http.StatusForbidden, "Forbidden")
 		return
 	}

@@ -148,6 +148,7 @@ func (s *Session) Send(msgs ...Message) error {
 		s.overflowed = true
 		s.mu.Unlock()
 		if logIt {
+			s.srv.counters.slowClosed.Add(1)
 			s.srv.log.Warn("send queue full, closing slow client",
 				"sid", s.id, "queued", qn, "queued_bytes", qb, "adding", len(msgs), "adding_bytes", n)
 		}
@@ -416,6 +417,12 @@ func (nopHandler) OnClose(*Session, Reason)         {}
 func (s *Session) receive(pkts ...packet) bool {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
+	var n uint64
+	for i := range pkts {
+		n += uint64(len(pkts[i].data))
+	}
+	s.srv.counters.packetsIn.Add(uint64(len(pkts)))
+	s.srv.counters.bytesIn.Add(n)
 	for _, p := range pkts {
 		if !s.receiveOne(p) {
 			return false

@@ -259,6 +259,9 @@ func (s *Session) writeLoop() {
 		s.mu.Unlock()
 
 		err := ws.writePackets(pkts, timeout)
+		if err == nil {
+			s.srv.counters.sent(pkts)
+		}
 
 		s.mu.Lock()
 		s.recycleLocked(pkts)

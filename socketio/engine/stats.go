@@ -1,0 +1,42 @@
+package engine
+
+import "sync/atomic"
+
+// Stats are cumulative counters of one Server, for metrics.
+type Stats struct {
+	// PacketsIn and BytesIn count the Engine.IO packets received and their
+	// payload bytes.
+	PacketsIn, BytesIn uint64
+	// PacketsOut and BytesOut count the packets written to clients (over
+	// websocket or in polling responses) and their payload bytes.
+	PacketsOut, BytesOut uint64
+	// SlowClosed counts sessions closed because their send queue was full.
+	SlowClosed uint64
+	// RejectedHandshakes counts new-session requests refused with an error
+	// (bad query, disabled transport, AllowRequest, websocket origin).
+	RejectedHandshakes uint64
+}
+
+// counters are updated with atomic adds, once per batch on the write path.
+type counters struct {
+	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected atomic.Uint64
+}
+
+// Stats returns the server's counters so far.
+func (srv *Server) Stats() Stats {
+	c := &srv.counters
+	return Stats{
+		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
+		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
+		SlowClosed: c.slowClosed.Load(), RejectedHandshakes: c.rejected.Load(),
+	}
+}
+
+func (c *counters) sent(pkts []packet) {
+	var n uint64
+	for i := range pkts {
+		n += uint64(len(pkts[i].data))
+	}
+	c.packetsOut.Add(uint64(len(pkts)))
+	c.bytesOut.Add(n)
+}
