@@ -4,9 +4,9 @@ FUZZTIME ?= 30s
 BIN      := $(CURDIR)/.bin
 GO       ?= go
 
-.PHONY: test deps unit fuzz interop e2e build clean
+.PHONY: test deps unit fuzz interop redis e2e build clean
 
-test: deps unit fuzz interop e2e
+test: deps unit fuzz interop redis e2e
 
 # Installs what the tests need when it is missing: Node packages from the
 # committed lockfiles, and Debian's chromium (only when running as root).
@@ -19,7 +19,7 @@ unit:
 
 # Each native fuzz target runs for FUZZTIME on its checked-in corpus.
 fuzz:
-	@set -e; for pkg in ./socketio/parser ./socketio/engine; do \
+	@set -e; for pkg in ./socketio/parser ./socketio/engine ./socketio/adapter/redis; do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
@@ -33,6 +33,11 @@ build:
 # The official socket.io-client (Node) against the conformance fixture.
 interop: build
 	cd test/interop && SERVER_BIN=$(BIN)/conformance npm test
+
+# The Redis adapter next to the official Node @socket.io/redis-adapter and
+# @socket.io/redis-emitter; the harness starts its own redis-server.
+redis:
+	cd test/redis && npm test
 
 # A real Caddy built from ./cmd/caddy, driven by Node and headless Chromium.
 e2e:

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for dir in test/interop test/e2e; do
+for dir in test/interop test/redis test/e2e; do
   [ -f "$dir/package-lock.json" ] || continue
   # npm ci again only when the lockfile changed since the last install.
   stamp="$dir/node_modules/.lock-stamp"

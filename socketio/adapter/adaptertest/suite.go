@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -369,7 +371,9 @@ func testCrossBroadcastWithAck(t *testing.T, h *harness) {
 	}
 	eventually(t, "remote delivery", func() bool { return s2.Count() == 1 })
 	s1.Answer(3, "one")
-	s2.Answer(3, "two")
+	// The remote node numbers the ack itself, as Node does (a Node
+	// publisher sends the packet without an id): answer the id it sent.
+	s2.Answer(ackIDOf(t, s2.Last()), "two")
 	eventually(t, "acks from both nodes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) == 2 && calls == 2 })
 	if counts != 2 {
 		t.Fatalf("client count %d", counts)
@@ -462,6 +466,25 @@ func testLocal(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	expectCounts(t, h, map[*FakeSocket]int{s1: 1, s2: 0})
+}
+
+// ackIDOf reads the ack id of an EVENT packet's wire text ("2<id>[...]" or
+// "2/nsp,<id>[...]").
+func ackIDOf(t *testing.T, text string) uint64 {
+	t.Helper()
+	rest := strings.TrimPrefix(text, "2")
+	if strings.HasPrefix(rest, "/") {
+		_, rest, _ = strings.Cut(rest, ",")
+	}
+	end := strings.IndexByte(rest, '[')
+	if end < 0 {
+		t.Fatalf("no data in %q", text)
+	}
+	id, err := strconv.ParseUint(rest[:end], 10, 64)
+	if err != nil {
+		t.Fatalf("no ack id in %q", text)
+	}
+	return id
 }
 
 func infoIDs(infos []adapter.SocketInfo) []string {
