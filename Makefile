@@ -4,9 +4,9 @@ FUZZTIME ?= 30s
 BIN      := $(CURDIR)/.bin
 GO       ?= go
 
-.PHONY: test deps unit fuzz interop redis e2e build clean
+.PHONY: test deps unit fuzz interop redis e2e bench-smoke build clean
 
-test: deps unit fuzz interop redis e2e
+test: deps unit fuzz interop redis e2e bench-smoke
 
 # Installs what the tests need when it is missing: Node packages from the
 # committed lockfiles, and Debian's chromium (only when running as root).
@@ -42,6 +42,11 @@ redis:
 # A real Caddy built from ./cmd/caddy, driven by Node and headless Chromium.
 e2e:
 	@if [ -d test/e2e ]; then $(MAKE) -C test/e2e test GO=$(GO) BIN=$(BIN); fi
+
+# Seconds of each load scenario against Node and the fixture, so the load
+# tool cannot rot; `bench/run.sh` without --smoke is the real comparison.
+bench-smoke:
+	bench/run.sh --smoke
 
 clean:
 	rm -rf $(BIN)
