@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/api"
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
+	"github.com/caddy-socketio/caddy-socketio/socketio"
+)
+
+const (
+	testSecret = "hook-secret"
+	testToken  = "api-token"
+)
+
+// stack runs what Caddyfile.hooks-example sets up, on 127.0.0.1: a
+// Socket.IO server whose hooks call the app, and the API the app calls.
+func stack(t *testing.T) (*httptest.Server, *httptest.Server) {
+	t.Helper()
+	srv := socketio.NewServer(&socketio.Options{})
+	srv.Engine().SetTiming(time.Second, time.Second)
+	h, err := api.New(srv, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv := httptest.NewServer(http.StripPrefix("/socketio-api", h))
+	a := newApp(testSecret, apiSrv.URL+"/socketio-api", testToken, log.New(io.Discard, "", 0))
+	appSrv := httptest.NewServer(a.routes())
+	d, err := hooks.New(hooks.Config{Hooks: []hooks.Hook{{
+		URL:        appSrv.URL + "/socketio",
+		Namespaces: []string{"/", "/system"},
+		Events:     []string{"connect", "disconnect", "joinRoom", "leaveRoom", "chatInput"},
+		Secret:     testSecret,
+		Timeout:    5 * time.Second,
+	}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.InstallNamespace(srv.Of("/"))
+	d.InstallNamespace(srv.Of("/system"))
+	sio := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		_ = d.Close(ctx)
+		sio.Close()
+		a.wg.Wait()
+		apiSrv.Close()
+		appSrv.Close()
+	})
+	return sio, appSrv
+}
+
+// readN reads n frames and returns them sorted: frames from the hook's
+// reply and from the API may arrive in either order.
+func readN(c *wsClient, n int) []string {
+	c.t.Helper()
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, c.read())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestChatThroughHooksAndAPI(t *testing.T) {
+	sio, _ := stack(t)
+	hello := `42["hello",{"message":"Welcome to Socket io ~"}]`
+
+	ann := dial(t, sio, "", nil)
+	ann.connect("/", `{"nick":"ann"}`)
+	ann.expect(hello)
+	ann.connect("/system", "")
+	ann.expect(`42/system,["message","Notice !"]`)
+
+	bob := dial(t, sio, "nick=bob", nil)
+	bob.connect("/", "")
+	bob.expect(hello)
+
+	ann.emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
+	if got := readN(ann, 2); !slices.Equal(got, []string{`42/system,["message","ann joined lobby"]`, `431["lobby"]`}) {
+		t.Fatalf("ann got %q", got)
+	}
+	bob.emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
+	bob.expect(`431["lobby"]`)
+	ann.expect(`42/system,["message","bob joined lobby"]`)
+
+	// chat fan-out to the room, the sender included
+	ann.emit("/", -1, "chatInput", map[string]any{"msg": "hi"})
+	ann.expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
+	bob.expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
+	bob.emit("/", -1, "chatInput", map[string]any{"msg": "yo", "nick": "bobby"})
+	ann.expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
+	bob.expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
+
+	// bob moves to another room (the ack comes once the move is done): ann's
+	// messages no longer reach him
+	bob.emit("/", 2, "joinRoom", "other")
+	bob.expect(`432["other"]`)
+	ann.expect(`42/system,["message","bob joined other"]`)
+	ann.emit("/", -1, "chatInput", map[string]any{"msg": "alone"})
+	ann.expect(`42["chatMessage",{"msg":"alone","nick":"ann"}]`)
+	bob.expectNothing(100 * time.Millisecond)
+
+	// outside a room, only the sender gets a hint
+	carl := dial(t, sio, "", nil)
+	carl.connect("/", "")
+	carl.expect(hello)
+	carl.emit("/", -1, "chatInput", map[string]any{"msg": "anyone?"})
+	carl.expect(`42["chatMessage",{"msg":"join a room first","nick":"system"}]`)
+
+	// leaving: the disconnect hook pushes a notice through the API
+	_ = bob.conn.Close()
+	ann.expect(`42/system,["message","bob left other"]`)
+	ann.expectNothing(100 * time.Millisecond)
+}
+
+func TestHookRequestsAreVerified(t *testing.T) {
+	_, appSrv := stack(t)
+	body := `{"type":"connect","id":"x1","namespace":"/","socket":{"id":"s"}}`
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	stale := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+	for name, tc := range map[string]struct {
+		ts, sig string
+		status  int
+	}{
+		"unsigned":      {now, "", 401},
+		"wrong secret":  {now, hooks.Sign([]byte("other"), now, []byte(body)), 401},
+		"stale":         {stale, hooks.Sign([]byte(testSecret), stale, []byte(body)), 401},
+		"bad timestamp": {"soon", hooks.Sign([]byte(testSecret), "soon", []byte(body)), 401},
+		"good":          {now, hooks.Sign([]byte(testSecret), now, []byte(body)), 200},
+	} {
+		req, _ := http.NewRequest("POST", appSrv.URL+"/socketio", strings.NewReader(body))
+		req.Header.Set("X-Socketio-Timestamp", tc.ts)
+		req.Header.Set("X-Socketio-Signature", tc.sig)
+		resp, err := (&http.Client{Timeout: waitFor}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d", name, resp.StatusCode, tc.status)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"  ann ":       "ann",
+		"a\x00b\nc":    "abc",
+		"ééééé":        "éééé",
+		"\x7f":         "",
+		"longer name!": "long",
+	} {
+		if got := clean(in, 4); got != want {
+			t.Errorf("clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
