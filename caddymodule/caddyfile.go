@@ -1,0 +1,360 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("socketio", parseCaddyfile)
+	// Inside encode and the auth directives, before handle, route,
+	// reverse_proxy and file_server, so a catch-all later in the site does
+	// not shadow it and users need neither `order` nor `route`.
+	httpcaddyfile.RegisterDirectiveOrder("socketio", httpcaddyfile.After, "encode")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	socketio [<matcher>] {
+//	    hub              <name>
+//	    path             <prefix>
+//	    serve_client     on|off
+//	    transports       polling|websocket...
+//	    allow_upgrades   on|off
+//	    ping_interval    <duration>
+//	    ping_timeout     <duration>
+//	    connect_timeout  <duration>
+//	    max_payload      <size>
+//	    cors_origins     <origin...>
+//	    cors_credentials [on|off]
+//	    namespace <name>|~<regexp> {
+//	        greet <event> [<arg>...]
+//	        join  <event> <field> [exclusive]
+//	        leave <event> <field>
+//	        relay <event> [<emit_as>] [{
+//	            to             rooms|namespace
+//	            include_sender on|off
+//	        }]
+//	    }
+//	}
+//
+// Every subdirective is optional and the block may be left out: a bare
+// `socketio` serves Socket.IO at /socket.io/ with the "/" namespace only.
+// The directive is ordered after encode, so it needs no `order` option and
+// no `route` block. Requests outside the path go to the next handler; a
+// matcher (e.g. `socketio /socket.io/*`) narrows it further, but note that
+// `socketio /socket.io/` (no `*`) would match that exact path only.
+//
+//   - hub: the name of the Socket.IO server (connections, namespaces,
+//     rooms) this handler serves; a reload keeps the hub, and every live
+//     connection, when the name and the settings path, serve_client,
+//     transports, allow_upgrades, max_payload, connect_timeout and cors_* are
+//     unchanged. Default: the path. Two handlers of one config may share a
+//     hub only by both naming it explicitly, with identical settings.
+//   - path: the URL prefix owned by the handler, with a trailing slash
+//     (added if missing). Default: /socket.io/. Clients use the same value
+//     as their `path` option. Do not strip it in front (handle_path).
+//   - serve_client: serve the official client bundles at
+//     {path}socket.io.js (and .min.js, .esm.min.js, .msgpack.min.js, with
+//     source maps), with ETag and precompressed gzip/br. Default: on.
+//   - transports: the Engine.IO transports accepted. Default: both.
+//   - allow_upgrades: let polling clients upgrade to websocket. Default: on.
+//   - ping_interval, ping_timeout: heartbeat, as Caddy durations (25s, 1m).
+//     Defaults: 25s and 20s. A reload applies them to live connections.
+//   - connect_timeout: how long a connection may stay without joining a
+//     namespace. Default: 45s.
+//   - max_payload: the largest message a client may send, as a size (1MB,
+//     512KiB, or bytes). Default: 1MB (1000000 bytes).
+//   - cors_origins: origins allowed cross-origin (may be repeated; * for
+//     any). Websocket handshakes from other browser origins are refused.
+//   - cors_credentials: allow cookies on cross-origin requests.
+//   - namespace: declares a namespace clients may connect to besides "/"
+//     (always present; declare it only to give it rules). `~<regexp>`
+//     declares dynamic namespaces: any name matching the Go regular
+//     expression, e.g. `namespace ~^/room-\d+$`. Exact names win over
+//     patterns; patterns are tried in order. Clients connecting to any
+//     other namespace get connect_error "Invalid namespace". Rules:
+//   - greet: emit <event> to every socket as soon as it connects. Each
+//     <arg> is one argument: a JSON value if it parses as JSON (42, true,
+//     {"a":1}), otherwise a string. If all the args joined by single spaces
+//     form one JSON value, that value is the only argument, so an unquoted
+//     object with spaces works; quoting it in backticks is clearer:
+//     greet hello `{"message":"Welcome to Socket io ~"}`. To send a string
+//     that looks like JSON, quote it as JSON in backticks: `"42"`.
+//   - join: on <event>, join the room named by the <field> property of the
+//     first argument (or by the first argument itself if it is a string or
+//     number); with exclusive, leave every other room first (the socket's
+//     own id room excepted). The client's ack, if requested, gets the room
+//     name (null if refused: no room, another socket's id, over 256 bytes,
+//     or over 64 rooms).
+//   - leave: on <event>, leave the room named as for join.
+//   - relay: on <event>, emit <emit_as> (default: the same name) with the
+//     same arguments to `to rooms` (default: every room the sender is in,
+//     its own id room excepted; nobody if it is in none) or `to namespace`
+//     (the whole namespace). include_sender (default on) says whether the
+//     sender gets its own event.
+//
+// For one event, join rules run first, then leave, then relay; so
+// `join chatInput room` and `relay chatInput chatMessage` together deliver
+// the message to the room just joined.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]int) // namespace name/pattern -> line
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "hub":
+			if !d.AllArgs(&h.Hub) {
+				return d.ArgErr()
+			}
+		case "path":
+			if !d.AllArgs(&h.Path) {
+				return d.ArgErr()
+			}
+			if !strings.HasPrefix(h.Path, "/") {
+				return d.Errf("path must start with /: %q", h.Path)
+			}
+		case "serve_client":
+			b, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			h.ServeClient = &b
+		case "allow_upgrades":
+			b, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			h.AllowUpgrades = &b
+		case "transports":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, t := range args {
+				if t != "polling" && t != "websocket" {
+					return d.Errf("unknown transport %q (want polling and/or websocket)", t)
+				}
+			}
+			h.Transports = append(h.Transports, args...)
+		case "ping_interval", "ping_timeout", "connect_timeout":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("%s: %v", opt, err)
+			}
+			if dur <= 0 {
+				return d.Errf("%s must be positive", opt)
+			}
+			switch opt {
+			case "ping_interval":
+				h.PingInterval = caddy.Duration(dur)
+			case "ping_timeout":
+				h.PingTimeout = caddy.Duration(dur)
+			default:
+				h.ConnectTimeout = caddy.Duration(dur)
+			}
+		case "max_payload":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil {
+				return d.Errf("max_payload: %v", err)
+			}
+			if n == 0 || n > 1<<40 {
+				return d.Errf("max_payload out of range: %q", v)
+			}
+			h.MaxPayload = int64(n)
+		case "cors_origins":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if h.CORS == nil {
+				h.CORS = new(CORS)
+			}
+			h.CORS.Origins = append(h.CORS.Origins, args...)
+		case "cors_credentials":
+			b := true
+			if d.CountRemainingArgs() > 0 {
+				var err error
+				if b, err = parseOnOff(d); err != nil {
+					return err
+				}
+			}
+			if h.CORS == nil {
+				h.CORS = new(CORS)
+			}
+			h.CORS.Credentials = b
+		case "namespace":
+			var name string
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if line, dup := seen[name]; dup {
+				return d.Errf("namespace %s already declared on line %d", name, line)
+			}
+			seen[name] = d.Line()
+			ns, err := parseNamespace(d, name)
+			if err != nil {
+				return err
+			}
+			h.Namespaces = append(h.Namespaces, ns)
+		default:
+			return d.Errf("unrecognized socketio option %q", opt)
+		}
+	}
+	return nil
+}
+
+func parseNamespace(d *caddyfile.Dispenser, name string) (Namespace, error) {
+	var ns Namespace
+	if pattern, ok := strings.CutPrefix(name, "~"); ok {
+		if pattern == "" {
+			return ns, d.Errf("namespace ~: empty pattern")
+		}
+		ns.Match = pattern
+	} else {
+		if !strings.HasPrefix(name, "/") {
+			return ns, d.Errf("namespace name must start with / (or ~ for a pattern): %q", name)
+		}
+		ns.Name = name
+	}
+	// Check the pattern here so the error carries the line.
+	if _, err := compileNamespace(Namespace{Name: ns.Name, Match: ns.Match}); err != nil {
+		return ns, d.Errf("namespace %s: %v", name, err)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		rule := d.Val()
+		switch rule {
+		case "greet":
+			if !d.NextArg() {
+				return ns, d.ArgErr()
+			}
+			g := GreetRule{Event: d.Val()}
+			g.Args = greetArgs(d.RemainingArgs())
+			ns.Greet = append(ns.Greet, g)
+		case "join":
+			args := d.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 {
+				return ns, d.ArgErr()
+			}
+			j := JoinRule{Event: args[0], Field: args[1]}
+			if len(args) == 3 {
+				if args[2] != "exclusive" {
+					return ns, d.Errf("join: unexpected %q (want exclusive)", args[2])
+				}
+				j.Exclusive = true
+			}
+			ns.Join = append(ns.Join, j)
+		case "leave":
+			var l LeaveRule
+			if !d.AllArgs(&l.Event, &l.Field) {
+				return ns, d.ArgErr()
+			}
+			ns.Leave = append(ns.Leave, l)
+		case "relay":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return ns, d.ArgErr()
+			}
+			r := RelayRule{Event: args[0]}
+			if len(args) == 2 {
+				r.Emit = args[1]
+			}
+			for inner := d.Nesting(); d.NextBlock(inner); {
+				switch d.Val() {
+				case "to":
+					if !d.AllArgs(&r.To) {
+						return ns, d.ArgErr()
+					}
+					if r.To != relayToRooms && r.To != relayToNamespace {
+						return ns, d.Errf("relay to: want rooms or namespace, not %q", r.To)
+					}
+				case "include_sender":
+					b, err := parseOnOff(d)
+					if err != nil {
+						return ns, err
+					}
+					r.IncludeSender = &b
+				default:
+					return ns, d.Errf("unrecognized relay option %q", d.Val())
+				}
+			}
+			ns.Relay = append(ns.Relay, r)
+		default:
+			return ns, d.Errf("unrecognized namespace rule %q (want greet, join, leave or relay)", rule)
+		}
+		// Event names, reserved names and the like, checked with the line.
+		if _, err := compileNamespace(ns); err != nil {
+			return ns, d.Errf("namespace %s: %v", name, err)
+		}
+	}
+	return ns, nil
+}
+
+// greetArgs turns Caddyfile tokens into JSON arguments: one JSON value if the
+// tokens joined by single spaces form one (an unquoted object containing
+// spaces), else one argument per token, JSON if it parses, else a string.
+func greetArgs(tokens []string) []json.RawMessage {
+	if len(tokens) == 0 {
+		return nil
+	}
+	if joined := strings.Join(tokens, " "); len(tokens) > 1 && isOneJSONValue(joined) {
+		return []json.RawMessage{json.RawMessage(joined)}
+	}
+	out := make([]json.RawMessage, 0, len(tokens))
+	for _, t := range tokens {
+		if isOneJSONValue(t) {
+			out = append(out, json.RawMessage(t))
+			continue
+		}
+		b, _ := json.Marshal(t)
+		out = append(out, b)
+	}
+	return out
+}
+
+func isOneJSONValue(s string) bool {
+	_, err := decodeJSON(json.RawMessage(s))
+	return err == nil
+}
+
+// parseOnOff reads exactly one on|off argument.
+func parseOnOff(d *caddyfile.Dispenser) (bool, error) {
+	var v string
+	if !d.AllArgs(&v) {
+		return false, d.ArgErr()
+	}
+	switch strings.ToLower(v) {
+	case "on", "true":
+		return true, nil
+	case "off", "false":
+		return false, nil
+	}
+	return false, d.Errf("want on or off, not %q", v)
+}

@@ -1,0 +1,236 @@
+package caddymodule
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio"
+)
+
+// hubs holds every live hub of the process, keyed by hub name and the
+// fingerprint of its fixed settings. Consecutive configs share a hub; it is
+// destroyed (Destruct) when the last config using it is unloaded.
+var hubs = caddy.NewUsagePool()
+
+// hub is one Socket.IO server and the settings a reload can swap under it.
+// It must not keep anything scoped to one config (loggers, metrics
+// registries, caddy.Context): those are re-injected by apply.
+type hub struct {
+	name string
+	key  string
+	srv  *socketio.Server
+	logs *swapHandler
+	log  *slog.Logger
+
+	// rules are the namespace rules in force; every socket's event handler
+	// and every namespace connection reads them here, so storing a new set
+	// changes the behaviour of connected sockets too.
+	rules atomic.Pointer[ruleSet]
+
+	closeOnce sync.Once
+}
+
+// liveSettings are the settings a reload applies to a live hub.
+type liveSettings struct {
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	rules        *ruleSet
+	logs         slog.Handler
+}
+
+func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
+	hb := &hub{name: name, key: key, logs: newSwapHandler(live.logs)}
+	hb.log = slog.New(hb.logs)
+	hb.rules.Store(live.rules)
+	// The server keeps this logger for its lifetime; the swap handler lets
+	// each config's logger take over.
+	opts.Logger = hb.log
+	hb.srv = socketio.NewServer(&opts)
+
+	root := hb.srv.Of("/")
+	root.OnConnection(hb.onConnection)
+	// Every other namespace, named or matched by a pattern, is created on
+	// demand through one parent that consults the rules in force.
+	dyn := hb.srv.OfFunc(func(name string, _ map[string]any) bool {
+		return hb.rules.Load().lookup(name) != nil
+	})
+	dyn.Use(hb.admit)
+	dyn.OnConnection(hb.onConnection)
+	return hb
+}
+
+// apply makes live the settings of a config that has started.
+func (hb *hub) apply(live *liveSettings) {
+	hb.logs.set(live.logs)
+	hb.srv.Engine().SetTiming(live.pingInterval, live.pingTimeout)
+	hb.rules.Store(live.rules)
+	for _, n := range hb.srv.Namespaces() {
+		if n.Name() == "/" || live.rules.lookup(n.Name()) != nil || n.SocketCount() == 0 {
+			continue
+		}
+		hb.log.Info("namespace no longer configured, disconnecting its sockets",
+			"hub", hb.name, "nsp", n.Name(), "sockets", n.SocketCount())
+		if err := n.DisconnectSockets(false); err != nil {
+			hb.log.Warn("disconnecting sockets failed", "hub", hb.name, "nsp", n.Name(), "error", err)
+		}
+	}
+	hb.log.Debug("hub settings applied", "hub", hb.name,
+		"ping_interval", live.pingInterval, "ping_timeout", live.pingTimeout)
+}
+
+// admit refuses connections to a namespace the rules in force no longer
+// declare (the namespace was created under an earlier config).
+func (hb *hub) admit(s *socketio.Socket) error {
+	if hb.rules.Load().lookup(s.Namespace().Name()) == nil {
+		return &socketio.ConnectError{Message: "Invalid namespace"}
+	}
+	return nil
+}
+
+// onConnection sets up a socket that connected to any namespace: metrics,
+// the single event handler that runs the rules in force, and the greetings.
+func (hb *hub) onConnection(s *socketio.Socket) {
+	nsp := s.Namespace().Name()
+	rs := hb.rules.Load()
+	nr := rs.lookup(nsp)
+	if nr == nil { // refused by admit; "/" always has rules
+		return
+	}
+	gauge := connectedSockets.WithLabelValues(hb.name, nr.label)
+	gauge.Inc()
+	var left atomic.Bool
+	leave := func() {
+		if left.CompareAndSwap(false, true) {
+			gauge.Dec()
+		}
+	}
+	s.OnDisconnect(func(reason socketio.Reason) {
+		leave()
+		hb.log.Debug("socket disconnected", "hub", hb.name, "nsp", nsp, "reason", string(reason))
+	})
+	if !s.Connected() { // closed before the handler above was registered
+		leave()
+		return
+	}
+
+	// One handler per socket for its whole life. It runs on the
+	// connection's read goroutine, one event at a time, so the cache needs
+	// no lock.
+	cachedSet, cached := rs, nr
+	s.OnAny(func(event string, args []any, ack socketio.Ack) {
+		if cur := hb.rules.Load(); cur != cachedSet {
+			cachedSet, cached = cur, cur.lookup(nsp)
+		}
+		if cached != nil {
+			hb.handle(s, cached, event, args, ack)
+		}
+	})
+	for _, g := range nr.greet {
+		if err := s.Emit(g.event, g.args...); err != nil {
+			hb.log.Debug("greeting not sent", "hub", hb.name, "nsp", nsp, "event", g.event, "error", err)
+		}
+	}
+	hb.log.Debug("socket connected", "hub", hb.name, "nsp", nsp,
+		"transport", s.Conn().Transport(), "address", s.Handshake().Address)
+}
+
+// onServerShutdown runs when an HTTP server using the hub begins to shut
+// down. On a reload, held long-polling requests are answered at once so
+// their clients poll again on the new server (sessions stay open); when the
+// process exits, the hub is closed right away so clients get a clean close
+// instead of the shutdown waiting for their held requests.
+func (hb *hub) onServerShutdown() {
+	if caddy.Exiting() {
+		hb.close()
+		return
+	}
+	hb.srv.Engine().ReleasePolls()
+}
+
+func (hb *hub) close() {
+	hb.closeOnce.Do(func() {
+		if err := hb.srv.Close(); err != nil {
+			hb.log.Warn("closing hub", "hub", hb.name, "error", err)
+		}
+		hb.log.Debug("hub closed", "hub", hb.name)
+	})
+}
+
+// Destruct closes the hub when no config uses it any more: every client
+// gets a clean close ("server shutting down") and reconnects.
+func (hb *hub) Destruct() error {
+	hb.close()
+	return nil
+}
+
+// otherGeneration reports whether a hub with this name but other fixed
+// settings is live (the new config will replace it).
+func otherGeneration(name, key string) bool {
+	found := false
+	hubs.Range(func(k, v any) bool {
+		if hb, ok := v.(*hub); ok && hb.name == name && k != key {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// Claims record which config uses which hub name, so that two handlers of
+// one config cannot share a hub by accident (for example two sites that
+// both use the default path).
+var (
+	claimsMu sync.Mutex
+	claims   = make(map[claimKey]*claim)
+)
+
+type claimKey struct {
+	name string
+	cfg  <-chan struct{} // the config's Done channel: one per config load
+}
+
+type claim struct {
+	key      claimKey
+	explicit bool   // the hub name was set, not derived from the path
+	settings string // fingerprint of the whole handler config
+	refs     int
+}
+
+func claimHub(name string, cfg <-chan struct{}, explicit bool, settings string) (*claim, error) {
+	claimsMu.Lock()
+	defer claimsMu.Unlock()
+	k := claimKey{name, cfg}
+	c := claims[k]
+	if c == nil {
+		c = &claim{key: k, explicit: explicit, settings: settings}
+		claims[k] = c
+	} else {
+		switch {
+		case !explicit || !c.explicit:
+			return nil, fmt.Errorf("hub %q is already used by another socketio handler in this config: "+
+				"give each handler its own hub name (`hub <name>`), or set the same hub name on both "+
+				"(with identical settings) to share one hub on purpose", name)
+		case settings != c.settings:
+			return nil, fmt.Errorf("socketio handlers sharing hub %q must have identical settings", name)
+		}
+	}
+	c.refs++
+	return c, nil
+}
+
+func (c *claim) release() {
+	claimsMu.Lock()
+	defer claimsMu.Unlock()
+	c.refs--
+	if c.refs <= 0 && claims[c.key] == c {
+		delete(claims, c.key)
+	}
+}
+
+var _ caddy.Destructor = (*hub)(nil)

@@ -1,0 +1,109 @@
+package caddymodule
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The collectors are package-level so that their values continue across
+// config reloads and are shared by every handler: each config has its own
+// registry and registers the same collectors (see registerMetrics). Labels
+// are bounded: hub names and namespace names/patterns come from the config,
+// never from clients.
+var (
+	connectedSockets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "socketio", Name: "connected_sockets",
+		Help: "Socket.IO sockets currently connected, by hub and namespace (dynamic namespaces count under their pattern).",
+	}, []string{"hub", "namespace"})
+
+	broadcasts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "socketio", Name: "broadcasts_total",
+		Help: "Broadcasts emitted by relay rules, by hub and namespace.",
+	}, []string{"hub", "namespace"})
+
+	engineMetrics = newEngineCollector()
+)
+
+func registerMetrics(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{connectedSockets, broadcasts, engineMetrics} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) { // another handler of this config registered it: fine
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// engineCollector exports the Engine.IO counters of every live hub. They are
+// read from the engine at scrape time, so they cost nothing on the hot path.
+// Hubs that share a name (briefly, while a new hub replaces one whose fixed
+// settings changed) are summed.
+type engineCollector struct {
+	sessions, packetsIn, packetsOut, bytesIn, bytesOut, slowClosed, rejected *prometheus.Desc
+}
+
+func newEngineCollector() *engineCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", name), help, []string{"hub"}, nil)
+	}
+	return &engineCollector{
+		sessions:   d("sessions", "Open Engine.IO sessions (client connections), by hub."),
+		packetsIn:  d("packets_received_total", "Engine.IO packets received from clients, by hub."),
+		packetsOut: d("packets_sent_total", "Engine.IO packets sent to clients, by hub."),
+		bytesIn:    d("received_bytes_total", "Engine.IO payload bytes received from clients, by hub."),
+		bytesOut:   d("sent_bytes_total", "Engine.IO payload bytes sent to clients, by hub."),
+		slowClosed: d("slow_client_disconnects_total", "Connections closed because the client did not keep up (its send queue was full), by hub."),
+		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin), by hub."),
+	}
+}
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected} {
+		ch <- d
+	}
+}
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	type sums struct {
+		sessions float64
+		counters engineCounters
+	}
+	byHub := make(map[string]*sums)
+	var order []string
+	hubs.Range(func(_, v any) bool {
+		hb, ok := v.(*hub)
+		if !ok {
+			return true
+		}
+		s := byHub[hb.name]
+		if s == nil {
+			s = new(sums)
+			byHub[hb.name] = s
+			order = append(order, hb.name)
+		}
+		s.sessions += float64(hb.srv.Engine().SessionCount())
+		s.counters.add(readEngineCounters(hb.srv.Engine()))
+		return true
+	})
+	for _, name := range order {
+		s := byHub[name]
+		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, s.sessions, name)
+		counter := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name)
+		}
+		counter(c.packetsIn, s.counters.PacketsIn)
+		counter(c.packetsOut, s.counters.PacketsOut)
+		counter(c.bytesIn, s.counters.BytesIn)
+		counter(c.bytesOut, s.counters.BytesOut)
+		counter(c.slowClosed, s.counters.SlowClosed)
+		counter(c.rejected, s.counters.RejectedHandshakes)
+	}
+}
+
+var _ prometheus.Collector = (*engineCollector)(nil)

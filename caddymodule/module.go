@@ -1,0 +1,407 @@
+// Package caddymodule is the Caddy v2 glue of the Socket.IO server: the
+// http.handlers.socketio module, its Caddyfile directive, the hub kept
+// across config reloads, and the Prometheus metrics. The protocol itself
+// lives in the socketio package, which never imports Caddy.
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
+)
+
+const (
+	defaultPath         = "/socket.io/"
+	defaultPingInterval = 25 * time.Second
+	defaultPingTimeout  = 20 * time.Second
+	// The library's defaults, spelled out for the hub fingerprint.
+	defaultMaxPayload     = 1_000_000
+	defaultConnectTimeout = 45 * time.Second
+)
+
+// Handler serves a Socket.IO server (Engine.IO v4 / Socket.IO v5, for the
+// official socket.io-client 3.x and 4.x) under one path prefix, and the
+// official browser client bundle at {path}socket.io.js. Requests outside the
+// path are passed to the next handler.
+//
+// The server's connections, namespaces and rooms live in a "hub" that
+// survives config reloads: see the hub field. Without any namespace rules the
+// handler only accepts connections to the "/" namespace; the declarative
+// rules under namespaces let a page such as a chat run with no backend.
+type Handler struct {
+	// Name of the hub: the Socket.IO server (sessions, namespaces, rooms and
+	// per-socket data) this handler serves. A config reload keeps a hub, and
+	// every live connection in it, when the new config has a handler with
+	// the same hub name and the same path, serve_client, transports,
+	// allow_upgrades, max_payload, connect_timeout and cors; when any of
+	// those differ, a new hub replaces the old one and its clients reconnect
+	// (losing their rooms). Default: the path (e.g. "/socket.io/").
+	//
+	// Two handlers of one config may only use the same hub if both set this
+	// field to the same name and have identical settings; otherwise loading
+	// the config fails, so two sites never share state by accident.
+	Hub string `json:"hub,omitempty"`
+
+	// URL path prefix the handler owns, with a trailing slash. Requests for
+	// the prefix (and the prefix without its trailing slash) are answered
+	// here; all others go to the next handler. Clients must use the same
+	// value as their `path` option. Do not strip the prefix in front of this
+	// handler (e.g. with handle_path). Default: "/socket.io/".
+	Path string `json:"path,omitempty"`
+
+	// Serve the official socket.io-client browser bundles at
+	// {path}socket.io.js, socket.io.min.js, socket.io.esm.min.js and
+	// socket.io.msgpack.min.js (with source maps), with ETag revalidation
+	// and precompressed gzip/brotli variants. Default: true.
+	ServeClient *bool `json:"serve_client,omitempty"`
+
+	// Engine.IO transports accepted: "polling" (HTTP long-polling) and/or
+	// "websocket". Default: both.
+	Transports []string `json:"transports,omitempty"`
+
+	// Let clients that started with polling upgrade to websocket (when both
+	// transports are enabled). Default: true.
+	AllowUpgrades *bool `json:"allow_upgrades,omitempty"`
+
+	// How often the server sends a ping to each client. Sent to clients in
+	// the handshake; they consider the server gone after ping_interval +
+	// ping_timeout without a ping. A reload applies a new value to live
+	// connections from their next ping on. Default: 25s.
+	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
+
+	// How long to wait for a client's pong after a ping before closing its
+	// connection ("ping timeout"). A reload applies a new value to live
+	// connections. Default: 20s.
+	PingTimeout caddy.Duration `json:"ping_timeout,omitempty"`
+
+	// How long a new connection may stay without joining any namespace
+	// before it is closed. Default: 45s.
+	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
+
+	// Largest message a client may send, in bytes: the body of one polling
+	// POST, or one websocket message. Larger ones close the connection.
+	// Default: 1000000 (1 MB).
+	MaxPayload int64 `json:"max_payload,omitempty"`
+
+	// Cross-origin access for browsers on other origins. Without it no CORS
+	// headers are sent (same-origin pages work without CORS).
+	CORS *CORS `json:"cors,omitempty"`
+
+	// Namespaces clients may connect to besides "/" (which always exists),
+	// each with optional declarative rules. A namespace is named exactly
+	// (name) or by a regular expression (match), which creates namespaces on
+	// demand. Connections to any other namespace are refused with
+	// "Invalid namespace". A reload replaces the rules of connected sockets
+	// too; sockets of a namespace the new config no longer declares are
+	// disconnected.
+	Namespaces []Namespace `json:"namespaces,omitempty"`
+
+	hubName  string
+	key      string
+	hub      *hub
+	released bool // the hub reference was given back (Cleanup)
+	claimed  *claim
+	logger   *zap.Logger
+}
+
+// CORS configures Cross-Origin Resource Sharing for the polling transport
+// and the handshake, and the Origin check of websocket handshakes.
+type CORS struct {
+	// Origins allowed to connect, e.g. "https://app.example.com". "*"
+	// allows any origin. With origins other than "*", websocket handshakes
+	// from a browser on an origin not listed are refused with 403.
+	Origins []string `json:"origins,omitempty"`
+
+	// Allow credentials (cookies, HTTP authentication) on cross-origin
+	// requests: sends Access-Control-Allow-Credentials: true (with "*" the
+	// request's Origin is echoed, as browsers require). Default: false.
+	Credentials bool `json:"credentials,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.socketio",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision fills in defaults, compiles the namespace rules and acquires the
+// hub from the process-wide pool. On a reload that reuses the hub, the new
+// live settings (ping timing, rules, logger) are applied once the new config
+// has started, so a config that fails to load changes nothing.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.applyDefaults()
+	if err := h.check(); err != nil {
+		return err
+	}
+	rules, err := compileRules(h.Namespaces)
+	if err != nil {
+		return err
+	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+
+	h.hubName = h.Hub
+	if h.hubName == "" {
+		h.hubName = h.Path
+	}
+	// ctx.Done() is the same channel for every module of one config load
+	// (the config's root context is the only cancelable one in the chain),
+	// and differs between loads: it identifies the config.
+	c, err := claimHub(h.hubName, ctx.Done(), h.Hub != "", h.fingerprint(true))
+	if err != nil {
+		return err
+	}
+	h.claimed = c
+
+	live := &liveSettings{
+		pingInterval: time.Duration(h.PingInterval),
+		pingTimeout:  time.Duration(h.PingTimeout),
+		rules:        rules,
+		logs:         ctx.Slogger().Handler(),
+	}
+	h.key = "socketio.hub." + h.hubName + "#" + h.fingerprint(false)
+	if other := otherGeneration(h.hubName, h.key); other {
+		h.logger.Warn("hub settings that cannot change on live connections changed; a new hub replaces the old one and its clients reconnect",
+			zap.String("hub", h.hubName))
+	}
+	val, loaded, err := hubs.LoadOrNew(h.key, func() (caddy.Destructor, error) {
+		return newHub(h.hubName, h.key, h.options(), live), nil
+	})
+	if err != nil {
+		return err
+	}
+	h.hub = val.(*hub)
+
+	if loaded {
+		// Apply the new live settings only once this config runs: the
+		// "started" event is emitted after every app started successfully.
+		evApp, err := ctx.App("events")
+		if err != nil {
+			return err
+		}
+		hb := h.hub
+		if err := evApp.(*caddyevents.App).On("started", &onEvent{func() { hb.apply(live) }}); err != nil {
+			return err
+		}
+	}
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
+		srv.RegisterOnShutdown(h.hub.onServerShutdown)
+	}
+	h.logger.Debug("hub ready", zap.String("hub", h.hubName), zap.Bool("reused", loaded))
+	return nil
+}
+
+// Validate checks the provisioned configuration.
+func (h *Handler) Validate() error {
+	if err := h.check(); err != nil {
+		return err
+	}
+	_, err := compileRules(h.Namespaces)
+	return err
+}
+
+// Cleanup releases the hub. When no config uses it any more (Caddy stops,
+// or the new config has no handler for it), the hub is closed: every client
+// gets a clean close and reconnects (to the next Caddy process, if any).
+func (h *Handler) Cleanup() error {
+	if h.claimed != nil {
+		h.claimed.release()
+		h.claimed = nil
+	}
+	// h.hub stays set: the old server may still be finishing requests with
+	// this handler (held polls, a connection accepted during the switch).
+	// Once the hub is destroyed it answers them as shutting down.
+	if h.hub == nil || h.released {
+		return nil
+	}
+	h.released = true
+	_, err := hubs.Delete(h.key)
+	return err
+}
+
+// ServeHTTP answers Socket.IO requests under the path and passes all others
+// to next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	p := r.URL.Path
+	if !strings.HasPrefix(p, h.Path) && p+"/" != h.Path {
+		return next.ServeHTTP(w, r)
+	}
+	h.hub.srv.ServeHTTP(w, r)
+	return nil
+}
+
+func (h *Handler) applyDefaults() {
+	if h.Path == "" {
+		h.Path = defaultPath
+	}
+	if !strings.HasPrefix(h.Path, "/") {
+		h.Path = "/" + h.Path
+	}
+	if !strings.HasSuffix(h.Path, "/") {
+		h.Path += "/"
+	}
+	if h.PingInterval == 0 {
+		h.PingInterval = caddy.Duration(defaultPingInterval)
+	}
+	if h.PingTimeout == 0 {
+		h.PingTimeout = caddy.Duration(defaultPingTimeout)
+	}
+}
+
+// check validates the settings that do not need compiling; the namespace
+// rules are checked by compileRules.
+func (h *Handler) check() error {
+	for _, t := range h.Transports {
+		if t != string(engine.Polling) && t != string(engine.WebSocket) {
+			return fmt.Errorf("unknown transport %q (want polling or websocket)", t)
+		}
+	}
+	switch {
+	case h.PingInterval < 0:
+		return fmt.Errorf("ping_interval must not be negative")
+	case h.PingTimeout < 0:
+		return fmt.Errorf("ping_timeout must not be negative")
+	case h.ConnectTimeout < 0:
+		return fmt.Errorf("connect_timeout must not be negative")
+	case h.MaxPayload < 0:
+		return fmt.Errorf("max_payload must not be negative")
+	}
+	if h.CORS != nil {
+		for _, o := range h.CORS.Origins {
+			if o == "" {
+				return fmt.Errorf("cors: empty origin")
+			}
+		}
+	}
+	return nil
+}
+
+// fixedSettings are the settings a live hub cannot change; they are part of
+// the hub's pool key, so changing one creates a new hub.
+type fixedSettings struct {
+	Path           string
+	ServeClient    bool
+	Transports     []string
+	AllowUpgrades  bool
+	MaxPayload     int64
+	ConnectTimeout time.Duration
+	CORS           CORS
+}
+
+// fixed returns the fixed settings with defaults resolved, so that leaving
+// a setting out and spelling out its default give the same hub.
+func (h *Handler) fixed() fixedSettings {
+	f := fixedSettings{
+		Path:           h.Path,
+		ServeClient:    h.ServeClient == nil || *h.ServeClient,
+		AllowUpgrades:  h.AllowUpgrades == nil || *h.AllowUpgrades,
+		MaxPayload:     h.MaxPayload,
+		ConnectTimeout: time.Duration(h.ConnectTimeout),
+	}
+	for _, t := range []string{string(engine.Polling), string(engine.WebSocket)} {
+		if len(h.Transports) == 0 || slices.Contains(h.Transports, t) {
+			f.Transports = append(f.Transports, t)
+		}
+	}
+	if f.MaxPayload == 0 {
+		f.MaxPayload = defaultMaxPayload
+	}
+	if f.ConnectTimeout == 0 {
+		f.ConnectTimeout = defaultConnectTimeout
+	}
+	if h.CORS != nil {
+		f.CORS = *h.CORS
+	}
+	return f
+}
+
+// fingerprint hashes the fixed settings, or with all the whole handler
+// config (used to check that two handlers sharing a hub agree).
+func (h *Handler) fingerprint(all bool) string {
+	var v any = h.fixed()
+	if all {
+		v = struct {
+			F  fixedSettings
+			PI caddy.Duration
+			PT caddy.Duration
+			NS []Namespace
+		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces}
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen: plain data
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// options are the socketio.Server options of a new hub (fixed settings and
+// the initial heartbeat).
+func (h *Handler) options() socketio.Options {
+	f := h.fixed()
+	ec := engine.Config{
+		PingInterval:  time.Duration(h.PingInterval),
+		PingTimeout:   time.Duration(h.PingTimeout),
+		MaxPayload:    f.MaxPayload,
+		AllowUpgrades: &f.AllowUpgrades,
+		CORS:          engine.CORS{Origins: f.CORS.Origins, Credentials: f.CORS.Credentials},
+		RemoteAddr:    clientIP,
+	}
+	for _, t := range f.Transports {
+		ec.Transports = append(ec.Transports, engine.Transport(t))
+	}
+	return socketio.Options{
+		Path:           f.Path,
+		DisableClient:  !f.ServeClient,
+		Engine:         ec,
+		ConnectTimeout: f.ConnectTimeout,
+	}
+}
+
+// clientIP is the handshake address: Caddy's client IP, which honours the
+// server's trusted_proxies, or the TCP peer.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// onEvent adapts a function to a caddyevents.Handler. (A struct, not a
+// func type: the events app logs its handlers as JSON.)
+type onEvent struct{ fn func() }
+
+func (e *onEvent) Handle(context.Context, caddy.Event) error { e.fn(); return nil }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+	_ caddyevents.Handler         = (*onEvent)(nil)
+)

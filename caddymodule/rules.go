@@ -1,0 +1,419 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
+)
+
+// Namespace declares a namespace clients may connect to and the rules the
+// server applies to its sockets. Rules let simple apps (a chat, a
+// notification channel) run with no backend; all of them are optional.
+type Namespace struct {
+	// Exact name of the namespace, starting with "/", e.g. "/chat". Set
+	// either name or match. "/" always exists; declare it only to give it
+	// rules.
+	Name string `json:"name,omitempty"`
+
+	// Regular expression (Go RE2 syntax) for dynamic namespaces, e.g.
+	// "^/room-\\d+$": a client asking for a namespace whose name matches
+	// creates it. Anchor it with ^ and $ to match whole names. Exact names
+	// are looked up first, then patterns in the order they are listed. Each
+	// pattern is one metrics label, whatever the names it matches.
+	Match string `json:"match,omitempty"`
+
+	// Events emitted to each socket as soon as it connects, in order.
+	Greet []GreetRule `json:"greet,omitempty"`
+
+	// Events that make the sender join a room.
+	Join []JoinRule `json:"join,omitempty"`
+
+	// Events that make the sender leave a room.
+	Leave []LeaveRule `json:"leave,omitempty"`
+
+	// Events re-emitted to other sockets of the namespace.
+	Relay []RelayRule `json:"relay,omitempty"`
+}
+
+// GreetRule emits one event to each socket that connects.
+type GreetRule struct {
+	// Name of the event emitted, e.g. "hello". Required.
+	Event string `json:"event"`
+
+	// Arguments of the event, as JSON values, e.g. [{"message":"Welcome"}]
+	// or ["Notice !"]. Default: none.
+	Args []json.RawMessage `json:"args,omitempty"`
+}
+
+// JoinRule makes a socket join the room named in an event it emits. Names
+// of other sockets' private rooms (their ids) are refused, as are names
+// longer than 256 bytes and joins beyond 64 rooms per socket. If the client
+// asks for an acknowledgement, it gets the room name, or null when the join
+// was refused. Joins run before leaves and relays of the same event.
+type JoinRule struct {
+	// Name of the event the client emits, e.g. "joinRoom". Required.
+	Event string `json:"event"`
+
+	// Property of the event's first argument that holds the room name, when
+	// that argument is an object: "room" takes the room from
+	// {"room":"lobby"}. When the first argument is a string or a number it
+	// is the room name itself, whatever this field says.
+	Field string `json:"field,omitempty"`
+
+	// Leave every other room first (the socket's own id room excepted), so
+	// the socket is in one room at a time, as in the classic chat example.
+	// Default: false.
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// LeaveRule makes a socket leave the room named in an event it emits. If the
+// client asks for an acknowledgement, it gets the room name (null when the
+// event named no valid room).
+type LeaveRule struct {
+	// Name of the event the client emits, e.g. "leaveRoom". Required.
+	Event string `json:"event"`
+
+	// Property of the event's first argument that holds the room name; see
+	// JoinRule.
+	Field string `json:"field,omitempty"`
+}
+
+// RelayRule re-emits an event a client sends, with the same arguments
+// (binary attachments included), to other sockets. If the client asks for an
+// acknowledgement, it gets one with no arguments once the event is queued.
+type RelayRule struct {
+	// Name of the event the client emits, e.g. "chatInput". Required.
+	Event string `json:"event"`
+
+	// Name of the event emitted to the recipients, e.g. "chatMessage".
+	// Default: the same as event.
+	Emit string `json:"emit,omitempty"`
+
+	// Recipients: "rooms" (default) for every socket in any room the sender
+	// is in, its own id room excepted; a sender in no room reaches nobody.
+	// "namespace" for every socket of the namespace.
+	To string `json:"to,omitempty"`
+
+	// Whether the sender receives the event too. Default: true.
+	IncludeSender *bool `json:"include_sender,omitempty"`
+}
+
+const (
+	relayToRooms     = "rooms"
+	relayToNamespace = "namespace"
+
+	// maxRoomLen bounds the room names clients can create through join rules.
+	maxRoomLen = 256
+	// maxRooms bounds the rooms a socket can be in through join rules,
+	// besides its own id room.
+	maxRooms = 64
+)
+
+// ruleSet is the compiled form of Handler.Namespaces. It is immutable; a
+// reload stores a new one in the hub.
+type ruleSet struct {
+	root     *nsRules // "/", empty rules unless configured
+	exact    map[string]*nsRules
+	patterns []*nsRules
+}
+
+type nsRules struct {
+	label  string // metrics label: the name, or "~" + the pattern
+	re     *regexp.Regexp
+	greet  []greeting
+	events map[string]*eventRules
+}
+
+type eventRules struct {
+	joins  []JoinRule
+	leaves []LeaveRule
+	relays []relayRule
+}
+
+type relayRule struct {
+	emit          string
+	toNamespace   bool
+	includeSender bool
+}
+
+type greeting struct {
+	event string
+	args  []any
+}
+
+// lookup returns the rules of a namespace, or nil when the namespace is not
+// declared.
+func (rs *ruleSet) lookup(name string) *nsRules {
+	if name == "/" {
+		return rs.root
+	}
+	if nr := rs.exact[name]; nr != nil {
+		return nr
+	}
+	for _, nr := range rs.patterns {
+		if nr.re.MatchString(name) {
+			return nr
+		}
+	}
+	return nil
+}
+
+func compileRules(nss []Namespace) (*ruleSet, error) {
+	rs := &ruleSet{exact: make(map[string]*nsRules)}
+	seenPatterns := make(map[string]bool)
+	for i, ns := range nss {
+		nr, err := compileNamespace(ns)
+		if err != nil {
+			return nil, fmt.Errorf("namespaces[%d]: %w", i, err)
+		}
+		switch {
+		case nr.re != nil:
+			if seenPatterns[ns.Match] {
+				return nil, fmt.Errorf("namespaces[%d]: pattern %q declared twice", i, ns.Match)
+			}
+			seenPatterns[ns.Match] = true
+			rs.patterns = append(rs.patterns, nr)
+		default:
+			if rs.exact[ns.Name] != nil {
+				return nil, fmt.Errorf("namespaces[%d]: namespace %q declared twice", i, ns.Name)
+			}
+			rs.exact[ns.Name] = nr
+		}
+	}
+	rs.root = rs.exact["/"]
+	delete(rs.exact, "/")
+	if rs.root == nil {
+		rs.root = &nsRules{label: "/"}
+	}
+	return rs, nil
+}
+
+func compileNamespace(ns Namespace) (*nsRules, error) {
+	nr := &nsRules{events: make(map[string]*eventRules)}
+	switch {
+	case ns.Name != "" && ns.Match != "":
+		return nil, fmt.Errorf("set either name or match, not both")
+	case ns.Name != "":
+		if !strings.HasPrefix(ns.Name, "/") {
+			return nil, fmt.Errorf("namespace name %q must start with /", ns.Name)
+		}
+		nr.label = ns.Name
+	case ns.Match != "":
+		re, err := regexp.Compile(ns.Match)
+		if err != nil {
+			return nil, fmt.Errorf("match: %v", err)
+		}
+		nr.re = re
+		nr.label = "~" + ns.Match
+	default:
+		return nil, fmt.Errorf("a namespace needs a name or a match pattern")
+	}
+	at := func(event string) *eventRules {
+		er := nr.events[event]
+		if er == nil {
+			er = new(eventRules)
+			nr.events[event] = er
+		}
+		return er
+	}
+	for _, g := range ns.Greet {
+		if err := checkEvent("greet", g.Event); err != nil {
+			return nil, err
+		}
+		gr := greeting{event: g.Event}
+		for _, raw := range g.Args {
+			v, err := decodeJSON(raw)
+			if err != nil {
+				return nil, fmt.Errorf("greet %s: argument %s: %v", g.Event, raw, err)
+			}
+			gr.args = append(gr.args, v)
+		}
+		nr.greet = append(nr.greet, gr)
+	}
+	for _, j := range ns.Join {
+		if err := checkEvent("join", j.Event); err != nil {
+			return nil, err
+		}
+		at(j.Event).joins = append(at(j.Event).joins, j)
+	}
+	for _, l := range ns.Leave {
+		if err := checkEvent("leave", l.Event); err != nil {
+			return nil, err
+		}
+		at(l.Event).leaves = append(at(l.Event).leaves, l)
+	}
+	for _, r := range ns.Relay {
+		if err := checkEvent("relay", r.Event); err != nil {
+			return nil, err
+		}
+		rr := relayRule{emit: r.Emit, includeSender: r.IncludeSender == nil || *r.IncludeSender}
+		if rr.emit == "" {
+			rr.emit = r.Event
+		}
+		if err := checkEvent("relay emit", rr.emit); err != nil {
+			return nil, err
+		}
+		switch r.To {
+		case "", relayToRooms:
+		case relayToNamespace:
+			rr.toNamespace = true
+		default:
+			return nil, fmt.Errorf("relay %s: to must be %q or %q, not %q", r.Event, relayToRooms, relayToNamespace, r.To)
+		}
+		at(r.Event).relays = append(at(r.Event).relays, rr)
+	}
+	return nr, nil
+}
+
+func checkEvent(rule, event string) error {
+	if event == "" {
+		return fmt.Errorf("%s: event name required", rule)
+	}
+	if parser.IsReservedEvent(event) {
+		return fmt.Errorf("%s: %q is a reserved event name", rule, event)
+	}
+	return nil
+}
+
+// decodeJSON decodes one JSON value the way the parser decodes client
+// payloads (numbers as json.Number).
+func decodeJSON(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("more than one JSON value")
+	}
+	return v, nil
+}
+
+// handle runs the rules of one event a socket emitted, on the socket's read
+// goroutine.
+func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any, ack socketio.Ack) {
+	er := nr.events[event]
+	if er == nil {
+		return
+	}
+	// Only the first answer reaches the client (a second call returns
+	// ErrAckTwice, which is ignored).
+	answer := func(args ...any) {
+		if ack != nil {
+			_ = ack(args...)
+		}
+	}
+	for _, j := range er.joins {
+		hb.join(s, j, args, answer)
+	}
+	for _, l := range er.leaves {
+		hb.leave(s, l, args, answer)
+	}
+	for _, r := range er.relays {
+		hb.relay(s, nr, r, args, answer)
+	}
+}
+
+func (hb *hub) join(s *socketio.Socket, j JoinRule, args []any, answer func(...any)) {
+	room, ok := roomArg(args, j.Field)
+	if ok && room != socketio.Room(s.ID()) {
+		if _, other := s.Namespace().Socket(socketio.SocketID(room)); other {
+			ok = false // another socket's private room
+		}
+	}
+	if !ok {
+		hb.log.Debug("join refused: no valid room", "hub", hb.name, "nsp", s.Namespace().Name(), "event", j.Event)
+		answer(nil)
+		return
+	}
+	own := socketio.Room(s.ID())
+	rooms := s.Rooms()
+	if j.Exclusive {
+		for _, r := range rooms {
+			if r != own && r != room {
+				s.Leave(r)
+			}
+		}
+	} else if len(rooms) > maxRooms {
+		hb.log.Debug("join refused: too many rooms", "hub", hb.name, "nsp", s.Namespace().Name(), "event", j.Event)
+		answer(nil)
+		return
+	}
+	s.Join(room)
+	answer(string(room))
+}
+
+func (hb *hub) leave(s *socketio.Socket, l LeaveRule, args []any, answer func(...any)) {
+	room, ok := roomArg(args, l.Field)
+	if !ok || room == socketio.Room(s.ID()) {
+		answer(nil)
+		return
+	}
+	s.Leave(room)
+	answer(string(room))
+}
+
+func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, answer func(...any)) {
+	nsp := s.Namespace()
+	var op *socketio.BroadcastOperator
+	if r.toNamespace {
+		op = nsp.To()
+	} else {
+		own := socketio.Room(s.ID())
+		var rooms []socketio.Room
+		for _, room := range s.Rooms() {
+			if room != own {
+				rooms = append(rooms, room)
+			}
+		}
+		if len(rooms) == 0 {
+			// An operator without rooms would reach the whole namespace.
+			answer()
+			return
+		}
+		op = nsp.To(rooms...)
+	}
+	if !r.includeSender {
+		op = op.Except(socketio.Room(s.ID()))
+	}
+	if err := op.Emit(r.emit, args...); err != nil {
+		hb.log.Warn("relay failed", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit, "error", err)
+	} else {
+		broadcasts.WithLabelValues(hb.name, nr.label).Inc()
+	}
+	answer()
+}
+
+// roomArg takes the room name from an event's first argument: the argument
+// itself when it is a string or number, else its property field.
+func roomArg(args []any, field string) (socketio.Room, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	v := args[0]
+	if m, ok := v.(map[string]any); ok {
+		if field == "" {
+			return "", false
+		}
+		v = m[field]
+	}
+	var name string
+	switch x := v.(type) {
+	case string:
+		name = x
+	case json.Number:
+		name = x.String()
+	default:
+		return "", false
+	}
+	if name == "" || len(name) > maxRoomLen {
+		return "", false
+	}
+	return socketio.Room(name), true
+}
