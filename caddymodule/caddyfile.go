@@ -40,6 +40,31 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_payload      <size>
 //	    cors_origins     <origin...>
 //	    cors_credentials [on|off]
+//	    adapter memory | adapter redis <url> [{
+//	        prefix                   <prefix>
+//	        requests_timeout         <duration>
+//	        sharded                  on|off
+//	        subscription_mode        dynamic|dynamic-private|static
+//	        tls_insecure_skip_verify [on|off]
+//	    }]
+//	    hook <url> [{
+//	        namespaces <name>|~<regexp>|*...
+//	        events     connect|disconnect|<event>|*...
+//	        secret     <secret>
+//	        timeout    <duration>
+//	        on_error   deny|allow
+//	        header     <name> <value>
+//	    }]
+//	    hook_concurrency         <n>
+//	    hook_queue_size          <n>
+//	    hook_max_queued          <n>
+//	    hook_disconnect_attempts <n>
+//	    hook_retry_backoff       <duration>
+//	    hook_retry_backoff_max   <duration>
+//	    hook_max_reply_size      <size>
+//	    api <path> {
+//	        token <token>
+//	    }
 //	    namespace <name>|~<regexp> {
 //	        greet <event> [<arg>...]
 //	        join  <event> <field> [exclusive]
@@ -81,6 +106,38 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - cors_origins: origins allowed cross-origin (may be repeated; * for
 //     any). Websocket handshakes from other browser origins are refused.
 //   - cors_credentials: allow cookies on cross-origin requests.
+//   - adapter: where rooms live. memory (default): this instance only.
+//     redis <url>: several Caddy instances (or Node servers with
+//     @socket.io/redis-adapter) share rooms and broadcasts through Redis.
+//     The URL carries the password and TLS (redis://:pass@host:6379/0,
+//     rediss://host); prefix is the channel prefix (default socket.io),
+//     requests_timeout bounds cluster-wide queries (default 5s), sharded
+//     uses SPUBLISH/SSUBSCRIBE (Redis 7+). Redis must answer when the hub is
+//     created, or loading the config fails. Polling clients need sticky
+//     sessions in front (docs/scaling.md).
+//   - hook: a webhook (docs/webhooks.md, docs/hooks-caddyfile.md): the
+//     connects, events and disconnects it selects are POSTed to <url>, and
+//     its JSON reply is carried out (ack, emit, join, leave, data,
+//     disconnect, refuse). namespaces (default all) and events (default *)
+//     select; secret signs the requests (HMAC-SHA256); timeout bounds one
+//     request (default 5s); on_error says whether a connect whose hook
+//     failed is refused (deny, default) or accepted (allow); header adds a
+//     request header (repeatable). Several hooks are called in file order.
+//     If a namespace rule and a hook handle one event, the rule runs first
+//     and its ack wins.
+//   - hook_concurrency (default 64): hook requests in flight at once; more
+//     wait for a slot. hook_queue_size (64) per socket and hook_max_queued
+//     (65536) overall bound the events waiting: beyond them events are
+//     dropped, counted, and acked with reason queue_full.
+//     hook_disconnect_attempts (3), hook_retry_backoff (100ms) and
+//     hook_retry_backoff_max (1s) retry disconnect hooks;
+//     hook_max_reply_size (1MiB) bounds a reply.
+//   - api: serves the HTTP API (emit, join, leave, disconnect, sockets,
+//     rooms) under <path>, for requests with "Authorization: Bearer
+//     <token>". token is required and must not be empty. The same
+//     operations are on the admin endpoint under /socketio/ (AdminAPI).
+//   - secret, header values, the hook URL and token may use placeholders
+//     such as {env.SOCKETIO_HOOK_SECRET}, replaced when the config loads.
 //   - namespace: declares a namespace clients may connect to besides "/"
 //     (always present; declare it only to give it rules). `~<regexp>`
 //     declares dynamic namespaces: any name matching the Go regular
@@ -206,6 +263,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.CORS = new(CORS)
 			}
 			h.CORS.Credentials = b
+		case "adapter":
+			if err := h.unmarshalAdapter(d); err != nil { // adapter.go
+				return err
+			}
+		case "hook": // webhook.go
+			if err := parseHook(d, h); err != nil {
+				return err
+			}
+		case "hook_concurrency", "hook_queue_size", "hook_max_queued", "hook_disconnect_attempts",
+			"hook_retry_backoff", "hook_retry_backoff_max", "hook_max_reply_size":
+			if err := parseHookLimit(d, h, opt); err != nil { // webhook.go
+				return err
+			}
+		case "api": // api.go
+			if err := parseAPI(d, h); err != nil {
+				return err
+			}
 		case "namespace":
 			var name string
 			if !d.NextArg() {

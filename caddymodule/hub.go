@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 )
 
@@ -32,6 +33,14 @@ type hub struct {
 	// changes the behaviour of connected sockets too.
 	rules atomic.Pointer[ruleSet]
 
+	// cluster is the Redis adapter's connection (nil: memory adapter);
+	// see adapter.go. Closed after the server.
+	cluster *cluster
+
+	// dispatcher delivers the webhooks (webhook.go). It lives as long as
+	// the hub; a reload updates its hooks.
+	dispatcher *hooks.Dispatcher
+
 	closeOnce sync.Once
 }
 
@@ -41,6 +50,7 @@ type liveSettings struct {
 	pingTimeout  time.Duration
 	rules        *ruleSet
 	logs         slog.Handler
+	hooks        hooks.Config // webhook.go
 }
 
 func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
@@ -51,8 +61,12 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	// each config's logger take over.
 	opts.Logger = hb.log
 	hb.srv = socketio.NewServer(&opts)
+	hb.startHooks(live.hooks)
 
 	root := hb.srv.Of("/")
+	// The dispatcher's middleware runs after the hub's admission check,
+	// its connection handler before the rules' (hooks package doc).
+	hb.dispatcher.InstallNamespace(root)
 	root.OnConnection(hb.onConnection)
 	// Every other namespace, named or matched by a pattern, is created on
 	// demand through one parent that consults the rules in force.
@@ -60,6 +74,7 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 		return hb.rules.Load().lookup(name) != nil
 	})
 	dyn.Use(hb.admit)
+	hb.dispatcher.InstallParent(dyn)
 	dyn.OnConnection(hb.onConnection)
 	return hb
 }
@@ -67,8 +82,12 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 // apply makes live the settings of a config that has started.
 func (hb *hub) apply(live *liveSettings) {
 	hb.logs.set(live.logs)
+	if hb.cluster != nil {
+		hb.cluster.logs.set(live.logs)
+	}
 	hb.srv.Engine().SetTiming(live.pingInterval, live.pingTimeout)
 	hb.rules.Store(live.rules)
+	hb.updateHooks(live.hooks)
 	for _, n := range hb.srv.Namespaces() {
 		if n.Name() == "/" || live.rules.lookup(n.Name()) != nil || n.SocketCount() == 0 {
 			continue
@@ -156,6 +175,10 @@ func (hb *hub) close() {
 	hb.closeOnce.Do(func() {
 		if err := hb.srv.Close(); err != nil {
 			hb.log.Warn("closing hub", "hub", hb.name, "error", err)
+		}
+		hb.closeHooks() // the server's disconnect hooks, queued by Close
+		if err := hb.cluster.close(); err != nil {
+			hb.log.Warn("closing the hub's adapter", "hub", hb.name, "error", err)
 		}
 		hb.log.Debug("hub closed", "hub", hb.name)
 	})

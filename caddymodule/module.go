@@ -112,6 +112,64 @@ type Handler struct {
 	// disconnected.
 	Namespaces []Namespace `json:"namespaces,omitempty"`
 
+	// Where the hub keeps room membership, and how its broadcasts reach
+	// the sockets of other Caddy instances: {"type": "memory"} (default,
+	// one instance only) or {"type": "redis", "url": "redis://..."} to run
+	// several instances as one Socket.IO cluster (see docs/scaling.md).
+	// The adapter is part of the hub: changing it builds a new hub.
+	AdapterRaw json.RawMessage `json:"adapter,omitempty" caddy:"namespace=socketio.adapters inline_key=type"`
+	Adapter    AdapterModule   `json:"-"`
+
+	// Webhooks: application endpoints that receive the connects, events
+	// and disconnects they select, and whose replies Caddy carries out
+	// (see Hook and docs/webhooks.md). When several select the same thing
+	// they are called one after another, in this order. The hooks belong
+	// to the hub: a reload that keeps the hub replaces them for connected
+	// sockets too. If a namespace rule (join, leave, relay) and a hook both
+	// handle one event, the rule runs first and answers the client's ack;
+	// the hook's ack is then ignored.
+	Hooks []Hook `json:"hooks,omitempty"`
+
+	// Most webhook requests in flight at once, all hooks and sockets
+	// together (connect hooks included). When it is reached, further
+	// requests wait for a free slot: events wait in their socket's queue,
+	// a connect waits within its hook's timeout. Default: 64.
+	HookConcurrency int `json:"hook_concurrency,omitempty"`
+
+	// Most events one socket may have waiting for its hooks. When it is
+	// reached, the socket's further events are dropped (counted in
+	// caddy_socketio_hook_dropped_events_total), and a client that asked
+	// for an ack gets {"error":"hook failed","reason":"queue_full"}.
+	// Disconnects are always queued. Default: 64.
+	HookQueueSize int `json:"hook_queue_size,omitempty"`
+
+	// Most events and disconnects accepted and not yet delivered, all
+	// sockets together; beyond it events are dropped as when a socket's
+	// queue is full. Bounds the memory the hooks use when the application
+	// is slow or down. Default: 65536.
+	HookMaxQueued int `json:"hook_max_queued,omitempty"`
+
+	// How many times a disconnect hook is tried when the application is
+	// unreachable, times out or answers 429 or 5xx (other hooks are tried
+	// once). Default: 3.
+	HookDisconnectAttempts int `json:"hook_disconnect_attempts,omitempty"`
+
+	// Wait before the second try of a disconnect hook; it doubles for each
+	// further try, up to hook_retry_backoff_max. Defaults: 100ms and 1s.
+	HookRetryBackoff    caddy.Duration `json:"hook_retry_backoff,omitempty"`
+	HookRetryBackoffMax caddy.Duration `json:"hook_retry_backoff_max,omitempty"`
+
+	// Longest hook reply read, in bytes; a longer reply is a failed
+	// delivery. Default: 1048576 (1 MiB).
+	HookMaxReplyBytes int64 `json:"hook_max_reply_bytes,omitempty"`
+
+	// The HTTP API the application calls to emit, make sockets join or
+	// leave rooms, disconnect them, and list sockets and rooms. Not served
+	// unless configured, and never without a token. The same operations
+	// are on Caddy's admin API under /socketio/ (see AdminAPI).
+	API *HTTPAPI `json:"api,omitempty"`
+
+	api      *apiMount // api.go
 	hubName  string
 	key      string
 	hub      *hub
@@ -159,6 +217,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
+	if err := registerWebhookMetrics(ctx.GetMetricsRegistry()); err != nil { // webhook_metrics.go
+		return err
+	}
+	hookCfg, err := h.hooksConfig() // webhook.go
+	if err != nil {
+		return err
+	}
+	apiToken, err := h.apiToken() // api.go
+	if err != nil {
+		return err
+	}
+	if err := h.loadAdapter(ctx); err != nil { // adapter.go
+		return err
+	}
 
 	h.hubName = h.Hub
 	if h.hubName == "" {
@@ -178,6 +250,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		pingTimeout:  time.Duration(h.PingTimeout),
 		rules:        rules,
 		logs:         ctx.Slogger().Handler(),
+		hooks:        hookCfg,
 	}
 	h.key = "socketio.hub." + h.hubName + "#" + h.fingerprint(false)
 	if other := otherGeneration(h.hubName, h.key); other {
@@ -185,12 +258,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			zap.String("hub", h.hubName))
 	}
 	val, loaded, err := hubs.LoadOrNew(h.key, func() (caddy.Destructor, error) {
-		return newHub(h.hubName, h.key, h.options(), live), nil
+		return h.createHub(h.options(), live) // adapter.go: newHub with the adapter
 	})
 	if err != nil {
 		return err
 	}
 	h.hub = val.(*hub)
+	if err := h.provisionAPI(apiToken); err != nil { // api.go
+		return err
+	}
 
 	if loaded {
 		// Apply the new live settings only once this config runs: the
@@ -243,6 +319,10 @@ func (h *Handler) Cleanup() error {
 // to next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	p := r.URL.Path
+	if h.api != nil && h.api.owns(p) { // api.go
+		h.api.h.ServeHTTP(w, r)
+		return nil
+	}
 	if !strings.HasPrefix(p, h.Path) && p+"/" != h.Path {
 		return next.ServeHTTP(w, r)
 	}
@@ -306,6 +386,7 @@ type fixedSettings struct {
 	MaxPayload     int64
 	ConnectTimeout time.Duration
 	CORS           CORS
+	Adapter        string `json:",omitempty"` // adapterIdentity
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -332,6 +413,7 @@ func (h *Handler) fixed() fixedSettings {
 	if h.CORS != nil {
 		f.CORS = *h.CORS
 	}
+	f.Adapter = h.adapterIdentity()
 	return f
 }
 
@@ -345,7 +427,8 @@ func (h *Handler) fingerprint(all bool) string {
 			PI caddy.Duration
 			PT caddy.Duration
 			NS []Namespace
-		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces}
+			WH any
+		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings()}
 	}
 	b, err := json.Marshal(v)
 	if err != nil { // cannot happen: plain data
