@@ -115,7 +115,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     uses SPUBLISH/SSUBSCRIBE (Redis 7+). Redis must answer when the hub is
 //     created, or loading the config fails. Polling clients need sticky
 //     sessions in front (docs/scaling.md).
-//   - hook: a webhook (docs/webhooks.md, docs/hooks-caddyfile.md): the
+//   - hook: a webhook (docs/webhooks.md, README.md): the
 //     connects, events and disconnects it selects are POSTed to <url>, and
 //     its JSON reply is carried out (ack, emit, join, leave, data,
 //     disconnect, refuse). namespaces (default all) and events (default *)
