@@ -24,7 +24,7 @@ var (
 // storageDir is Caddy's storage for these tests, shared by all of them: Caddy
 // cleans its storage in the background, possibly after a test ended, so a
 // per-test t.TempDir could not be removed. TestMain removes it.
-func storageDir(t *testing.T) string {
+func storageDir(t testing.TB) string {
 	storageOnce.Do(func() {
 		var err error
 		if storagePath, err = os.MkdirTemp("", "caddymodule-test-"); err != nil {
@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +54,7 @@ func freePort(t *testing.T) int {
 
 // loadCaddyfile adapts a Caddyfile (the global options are added) and loads
 // it into the running Caddy.
-func loadCaddyfile(t *testing.T, sites string) error {
+func loadCaddyfile(t testing.TB, sites string) error {
 	t.Helper()
 	src := fmt.Sprintf(`{
 	admin off
@@ -93,7 +93,7 @@ func poolRefs() map[string]int {
 	return out
 }
 
-func stopCaddy(t *testing.T) {
+func stopCaddy(t testing.TB) {
 	t.Helper()
 	if err := caddy.Stop(); err != nil {
 		t.Errorf("stop: %v", err)
