@@ -37,6 +37,10 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 	for k, v := range hs.Header {
 		c.headers[strings.ToLower(k)] = strings.Join(v, ", ")
 	}
+	if hs.Host != "" {
+		// net/http moves Host out of the header map; Node keeps it there.
+		c.headers["host"] = hs.Host
+	}
 	c.query = make(map[string]string, len(hs.Query))
 	for k, v := range hs.Query {
 		if len(v) > 0 {

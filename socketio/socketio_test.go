@@ -27,7 +27,9 @@ func TestLibraryNeverImportsCaddy(t *testing.T) {
 
 func TestConnectReplyAndWelcome(t *testing.T) {
 	srv, hs := newTestServer(t, nil)
+	hosts := make(chan string, 1)
 	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		hosts <- s.Handshake().Headers["host"]
 		_ = s.Emit("welcome", map[string]any{"id": s.ID(), "auth": s.Handshake().Auth})
 	})
 	c := dialWS(t, hs)
@@ -37,6 +39,9 @@ func TestConnectReplyAndWelcome(t *testing.T) {
 	}
 	if id == c.sid {
 		t.Fatal("socket id must differ from the engine sid")
+	}
+	if host := <-hosts; host != strings.TrimPrefix(hs.URL, "http://") {
+		t.Fatalf("handshake host header %q", host)
 	}
 	want := `42["welcome",{"auth":{"token":"abc"},"id":"` + id + `"}]`
 	if got := c.read(); got != want {
