@@ -33,18 +33,18 @@ func TestConnectReplyAndWelcome(t *testing.T) {
 		_ = s.Emit("welcome", map[string]any{"id": s.ID(), "auth": s.Handshake().Auth})
 	})
 	c := dialWS(t, hs)
-	id := c.connect("/", `{"token":"abc"}`)
+	id := c.Connect("/", `{"token":"abc"}`)
 	if len(id) != 20 {
 		t.Fatalf("socket id %q is not 20 chars", id)
 	}
-	if id == c.sid {
+	if id == c.SID {
 		t.Fatal("socket id must differ from the engine sid")
 	}
 	if host := <-hosts; host != strings.TrimPrefix(hs.URL, "http://") {
 		t.Fatalf("handshake host header %q", host)
 	}
 	want := `42["welcome",{"auth":{"token":"abc"},"id":"` + id + `"}]`
-	if got := c.read(); got != want {
+	if got := c.Read(); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
@@ -52,12 +52,12 @@ func TestConnectReplyAndWelcome(t *testing.T) {
 func TestInvalidNamespace(t *testing.T) {
 	_, hs := newTestServer(t, nil)
 	c := dialWS(t, hs)
-	c.send("40/nope,")
-	if got := c.read(); got != `44/nope,{"message":"Invalid namespace"}` {
+	c.Send("40/nope,")
+	if got := c.Read(); got != `44/nope,{"message":"Invalid namespace"}` {
 		t.Fatalf("got %q", got)
 	}
 	// The connection stays usable after a CONNECT_ERROR.
-	c.connect("/", "")
+	c.Connect("/", "")
 }
 
 func TestMiddlewareRefusal(t *testing.T) {
@@ -72,15 +72,15 @@ func TestMiddlewareRefusal(t *testing.T) {
 		return &socketio.ConnectError{Message: "not authorized", Data: map[string]any{"retryIn": 30}}
 	})
 	c := dialWS(t, hs)
-	c.send("40/admin,")
-	if got := c.read(); got != `44/admin,{"data":{"retryIn":30},"message":"not authorized"}` {
+	c.Send("40/admin,")
+	if got := c.Read(); got != `44/admin,{"data":{"retryIn":30},"message":"not authorized"}` {
 		t.Fatalf("got %q", got)
 	}
-	c.send(`40/admin,{"token":"plain"}`)
-	if got := c.read(); got != `44/admin,{"message":"plain refusal"}` {
+	c.Send(`40/admin,{"token":"plain"}`)
+	if got := c.Read(); got != `44/admin,{"message":"plain refusal"}` {
 		t.Fatalf("got %q", got)
 	}
-	c.connect("/admin", `{"token":"ok"}`)
+	c.Connect("/admin", `{"token":"ok"}`)
 }
 
 func TestDynamicNamespaces(t *testing.T) {
@@ -88,22 +88,22 @@ func TestDynamicNamespaces(t *testing.T) {
 	parent := srv.OfRegexp(regexp.MustCompile(`^/room-\d+$`))
 	parent.OnConnection(func(s *socketio.Socket) { _ = s.Emit("hi", s.Namespace().Name()) })
 	c := dialWS(t, hs)
-	c.connect("/room-42", "")
-	if got := c.read(); got != `42/room-42,["hi","/room-42"]` {
+	c.Connect("/room-42", "")
+	if got := c.Read(); got != `42/room-42,["hi","/room-42"]` {
 		t.Fatalf("got %q", got)
 	}
-	c.send("40/room-x,")
-	if got := c.read(); got != `44/room-x,{"message":"Invalid namespace"}` {
+	c.Send("40/room-x,")
+	if got := c.Read(); got != `44/room-x,{"message":"Invalid namespace"}` {
 		t.Fatalf("got %q", got)
 	}
 	srv2, hs2 := newTestServer(t, nil)
 	srv2.OfFunc(func(name string, auth map[string]any) bool { return auth["ok"] == true })
 	c2 := dialWS(t, hs2)
-	c2.send(`40/anything,{"ok":false}`)
-	if got := c2.read(); !strings.HasPrefix(got, "44/anything,") {
+	c2.Send(`40/anything,{"ok":false}`)
+	if got := c2.Read(); !strings.HasPrefix(got, "44/anything,") {
 		t.Fatalf("got %q", got)
 	}
-	c2.connect("/anything", `{"ok":true}`)
+	c2.Connect("/anything", `{"ok":true}`)
 }
 
 func TestEventsAcksAndCatchAll(t *testing.T) {
@@ -128,17 +128,17 @@ func TestEventsAcksAndCatchAll(t *testing.T) {
 		s.On("empty-ack", func(args []any, ack socketio.Ack) { _ = ack() })
 	})
 	c := dialWS(t, hs)
-	c.connect("/", "")
-	c.send(`4212["sum",1,2,3]`)
-	if got := c.read(); got != `4312["sum",3]` {
+	c.Connect("/", "")
+	c.Send(`4212["sum",1,2,3]`)
+	if got := c.Read(); got != `4312["sum",3]` {
 		t.Fatalf("ack %q", got)
 	}
-	c.send(`42[7,"x"]`)
-	if got := c.read(); got != `42["seven","x"]` {
+	c.Send(`42[7,"x"]`)
+	if got := c.Read(); got != `42["seven","x"]` {
 		t.Fatalf("numeric event %q", got)
 	}
-	c.send(`423["empty-ack"]`)
-	if got := c.read(); got != `433[]` {
+	c.Send(`423["empty-ack"]`)
+	if got := c.Read(); got != `433[]` {
 		t.Fatalf("empty ack %q", got)
 	}
 	mu.Lock()
@@ -154,17 +154,17 @@ func TestBinaryBothWays(t *testing.T) {
 		s.On("up", func(args []any, ack socketio.Ack) { _ = ack(args...) })
 	})
 	c := dialWS(t, hs)
-	c.connect("/", "")
-	c.send(`452-9["up",{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1}]}]`)
-	c.sendBinary([]byte{1, 2, 3})
-	c.sendBinary([]byte{4, 5})
-	if got := c.read(); got != `462-9[{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1}]}]` {
+	c.Connect("/", "")
+	c.Send(`452-9["up",{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1}]}]`)
+	c.SendBinary([]byte{1, 2, 3})
+	c.SendBinary([]byte{4, 5})
+	if got := c.Read(); got != `462-9[{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1}]}]` {
 		t.Fatalf("binary ack %q", got)
 	}
-	if got := c.read(); got != "bin:\x01\x02\x03" {
+	if got := c.Read(); got != "bin:\x01\x02\x03" {
 		t.Fatalf("attachment 0 %q", got)
 	}
-	if got := c.read(); got != "bin:\x04\x05" {
+	if got := c.Read(); got != "bin:\x04\x05" {
 		t.Fatalf("attachment 1 %q", got)
 	}
 }
@@ -187,22 +187,22 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, hs := newTestServer(t, nil)
 			other := dialWS(t, hs)
-			other.connect("/", "")
+			other.Connect("/", "")
 			c := dialWS(t, hs)
 			for i, f := range frames {
 				if f == "bin" {
-					c.sendBinary([]byte{1})
+					c.SendBinary([]byte{1})
 					continue
 				}
-				c.send(f)
+				c.Send(f)
 				if f == "40" && i == 0 {
-					c.read()
+					c.Read()
 				}
 			}
-			c.expectClosed()
+			c.ExpectClosed()
 			// Everyone else is still served.
-			other.send(`421["nothing"]`)
-			other.expectNothing(100 * time.Millisecond)
+			other.Send(`421["nothing"]`)
+			other.ExpectNothing(100 * time.Millisecond)
 		})
 	}
 }
@@ -223,44 +223,44 @@ func TestRooms(t *testing.T) {
 		s.On("all", func(args []any, ack socketio.Ack) { _ = s.Broadcast().Emit("m", "broadcast") })
 	})
 	a, b, c := dialWS(t, hs), dialWS(t, hs), dialWS(t, hs)
-	ida, idb, _ := a.connect("/", ""), b.connect("/", ""), c.connect("/", "")
-	a.send(`421["join","r1","r2"]`)
-	a.read()
-	b.send(`421["join","r1"]`)
-	b.read()
+	ida, idb, _ := a.Connect("/", ""), b.Connect("/", ""), c.Connect("/", "")
+	a.Send(`421["join","r1","r2"]`)
+	a.Read()
+	b.Send(`421["join","r1"]`)
+	b.Read()
 
 	// To several rooms: a is in both but receives once; c in none.
 	if err := nsp.To("r1", "r2").Emit("m", 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, cl := range []*wsClient{a, b} {
-		if got := cl.read(); got != `42["m",1]` {
+		if got := cl.Read(); got != `42["m",1]` {
 			t.Fatalf("got %q", got)
 		}
 	}
-	a.expectNothing(100 * time.Millisecond)
-	c.expectNothing(50 * time.Millisecond)
+	a.ExpectNothing(100 * time.Millisecond)
+	c.ExpectNothing(50 * time.Millisecond)
 
 	// Except and socket-id rooms.
 	_ = nsp.Except("r2").Emit("m", 2)
-	b.read()
-	c.read()
-	a.expectNothing(100 * time.Millisecond)
+	b.Read()
+	c.Read()
+	a.ExpectNothing(100 * time.Millisecond)
 	_ = nsp.To(socketio.Room(idb)).Emit("m", 3)
-	if got := b.read(); got != `42["m",3]` {
+	if got := b.Read(); got != `42["m",3]` {
 		t.Fatalf("to socket id: %q", got)
 	}
 
 	// From a socket: the sender is left out.
-	a.send(`42["others","r1"]`)
-	if got := b.read(); got != `42["m","others"]` {
+	a.Send(`42["others","r1"]`)
+	if got := b.Read(); got != `42["m","others"]` {
 		t.Fatalf("got %q", got)
 	}
-	a.expectNothing(100 * time.Millisecond)
-	a.send(`42["all"]`)
-	b.read()
-	c.read()
-	a.expectNothing(100 * time.Millisecond)
+	a.ExpectNothing(100 * time.Millisecond)
+	a.Send(`42["all"]`)
+	b.Read()
+	c.Read()
+	a.ExpectNothing(100 * time.Millisecond)
 
 	// Rooms as the server sees them.
 	s, ok := nsp.Socket(socketio.SocketID(ida))
@@ -278,16 +278,16 @@ func TestRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = nsp.To("vip").Emit("m", "vip")
-	a.read()
-	b.read()
-	c.expectNothing(100 * time.Millisecond)
+	a.Read()
+	b.Read()
+	c.ExpectNothing(100 * time.Millisecond)
 	_ = nsp.In("r1").SocketsLeave("vip")
 	_ = nsp.To("vip").Emit("m", "vip")
-	a.expectNothing(100 * time.Millisecond)
+	a.ExpectNothing(100 * time.Millisecond)
 	if err := nsp.In("r2").DisconnectSockets(false); err != nil {
 		t.Fatal(err)
 	}
-	if got := a.read(); got != "41" {
+	if got := a.Read(); got != "41" {
 		t.Fatalf("disconnect sockets: %q", got)
 	}
 }
@@ -304,20 +304,20 @@ func TestServerDisconnectKeepsOtherNamespaces(t *testing.T) {
 		s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
 	})
 	c := dialWS(t, hs)
-	c.connect("/a", "")
-	c.connect("/b", "")
-	c.send(`42/a,["bye"]`)
-	if got := c.read(); got != "41/a," {
+	c.Connect("/a", "")
+	c.Connect("/b", "")
+	c.Send(`42/a,["bye"]`)
+	if got := c.Read(); got != "41/a," {
 		t.Fatalf("got %q", got)
 	}
 	if r := <-reasons; r != socketio.ReasonServerNamespaceDisconnect {
 		t.Fatalf("reason %q", r)
 	}
-	c.send(`42/b,1["ping"]`)
-	if got := c.read(); got != `43/b,1["pong"]` {
+	c.Send(`42/b,1["ping"]`)
+	if got := c.Read(); got != `43/b,1["pong"]` {
 		t.Fatalf("got %q", got)
 	}
-	c.send("41/b,")
+	c.Send("41/b,")
 	select {
 	case r := <-reasons:
 		if r != socketio.ReasonClientNamespaceDisconnect {
@@ -327,7 +327,7 @@ func TestServerDisconnectKeepsOtherNamespaces(t *testing.T) {
 		t.Fatal("no disconnect")
 	}
 	// Leaving the last namespace keeps the engine connection.
-	c.connect("/b", "")
+	c.Connect("/b", "")
 }
 
 func TestTransportCloseReason(t *testing.T) {
@@ -337,8 +337,8 @@ func TestTransportCloseReason(t *testing.T) {
 		s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
 	})
 	c := dialWS(t, hs)
-	c.connect("/", "")
-	_ = c.conn.Close()
+	c.Connect("/", "")
+	_ = c.Conn.Close()
 	select {
 	case r := <-reasons:
 		if r != socketio.ReasonTransportClose && r != socketio.ReasonTransportError {
@@ -367,16 +367,16 @@ func TestEmitWithAck(t *testing.T) {
 		})
 	})
 	c := dialWS(t, hs)
-	c.connect("/", "")
-	c.send(`42["go"]`)
-	q := c.read()
+	c.Connect("/", "")
+	c.Send(`42["go"]`)
+	q := c.Read()
 	id := strings.TrimSuffix(strings.TrimPrefix(q, "42"), `["question",1]`)
-	c.send("43" + id + `["yes"]`)
+	c.Send("43" + id + `["yes"]`)
 	if r := <-got; r != "yes" {
 		t.Fatalf("ack %q", r)
 	}
-	c.send(`42["go"]`)
-	c.read()
+	c.Send(`42["go"]`)
+	c.Read()
 	select {
 	case r := <-got:
 		if r != "error: "+socketio.ErrTimeout.Error() {
@@ -386,8 +386,8 @@ func TestEmitWithAck(t *testing.T) {
 		t.Fatal("no timeout")
 	}
 	// A late ACK for a timed out id is ignored.
-	c.send("43" + id + `["late"]`)
-	c.expectNothing(50 * time.Millisecond)
+	c.Send("43" + id + `["late"]`)
+	c.ExpectNothing(50 * time.Millisecond)
 }
 
 func TestBroadcastWithAck(t *testing.T) {
@@ -395,7 +395,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	nsp := srv.Of("/")
 	clients := []*wsClient{dialWS(t, hs), dialWS(t, hs)}
 	for _, c := range clients {
-		c.connect("/", "")
+		c.Connect("/", "")
 	}
 	done := make(chan []any, 1)
 	go func() {
@@ -406,9 +406,9 @@ func TestBroadcastWithAck(t *testing.T) {
 		done <- res
 	}()
 	for i, c := range clients {
-		q := c.read()
+		q := c.Read()
 		id := strings.TrimSuffix(strings.TrimPrefix(q, "42"), `["q"]`)
-		c.send("43" + id + `["a` + string(rune('0'+i)) + `"]`)
+		c.Send("43" + id + `["a` + string(rune('0'+i)) + `"]`)
 	}
 	select {
 	case res := <-done:
@@ -435,5 +435,5 @@ func TestReservedEmitRefused(t *testing.T) {
 func TestConnectTimeout(t *testing.T) {
 	_, hs := newTestServer(t, &socketio.Options{ConnectTimeout: 200 * time.Millisecond})
 	c := dialWS(t, hs)
-	c.expectClosed()
+	c.ExpectClosed()
 }

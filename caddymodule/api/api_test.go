@@ -97,7 +97,7 @@ func (e *env) ok(t *testing.T, method, path, body string) any {
 func (e *env) client(t *testing.T, nsp string) (*wsClient, string) {
 	t.Helper()
 	c := dial(t, e.sio, "", nil)
-	return c, c.connect(nsp, "")
+	return c, c.Connect(nsp, "")
 }
 
 func TestNewRefusesNoToken(t *testing.T) {
@@ -196,37 +196,37 @@ func TestEmit(t *testing.T) {
 		t.Fatalf("answer %v", v)
 	}
 	for _, cl := range []*wsClient{a, b} {
-		cl.expect(`451-["m","all",{"_placeholder":true,"num":0}]`)
-		cl.expect("bin:\x01\x02")
+		cl.Expect(`451-["m","all",{"_placeholder":true,"num":0}]`)
+		cl.Expect("bin:\x01\x02")
 	}
 	// to a room, to a socket id, except a room, volatile
 	e.ok(t, "POST", "/emit", `{"event":"m","args":["room"],"to":["r"]}`)
-	a.expect(`42["m","room"]`)
+	a.Expect(`42["m","room"]`)
 	e.ok(t, "POST", "/emit", `{"event":"m","args":["id"],"to":["`+aid+`"]}`)
-	a.expect(`42["m","id"]`)
+	a.Expect(`42["m","id"]`)
 	e.ok(t, "POST", "/emit", `{"event":"m","args":["except"],"except":["r"],"volatile":true}`)
-	b.expect(`42["m","except"]`)
+	b.Expect(`42["m","except"]`)
 	// another namespace
 	e.ok(t, "POST", "/emit", `{"namespace":"/chat","event":"m","args":[1.5]}`)
-	c.expect(`42/chat,["m",1.5]`)
+	c.Expect(`42/chat,["m",1.5]`)
 	e.ok(t, "POST", "/emit", `{"namespace":"chat","event":"m","args":[{"n":12345678901234567890}]}`)
-	c.expect(`42/chat,["m",{"n":12345678901234567890}]`) // numbers kept as written
+	c.Expect(`42/chat,["m",{"n":12345678901234567890}]`) // numbers kept as written
 
-	a.expectNothing(100 * time.Millisecond)
-	b.expectNothing(0)
-	c.expectNothing(0)
+	a.ExpectNothing(100 * time.Millisecond)
+	b.ExpectNothing(0)
+	c.ExpectNothing(0)
 }
 
 // answerAcks answers every event that asks for an ack with reply.
 func answerAcks(t *testing.T, c *wsClient, reply string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		f := c.read()
+		f := c.Read()
 		if !strings.HasPrefix(f, "42") {
 			t.Fatalf("frame %q", f)
 		}
 		id := f[2:strings.IndexByte(f, '[')]
-		c.send("43" + id + reply)
+		c.Send("43" + id + reply)
 	}
 }
 
@@ -272,10 +272,10 @@ func TestEmitWithAcks(t *testing.T) {
 	// every selected client answers: one ack per socket, first argument each
 	ch := call(`{"event":"q","to":["r"],"ack_timeout":"3s"}`)
 	answerAcks(t, a, `["from-a","ignored"]`, 1)
-	f := b.read()
+	f := b.Read()
 	id := f[2:strings.IndexByte(f, '[')]
-	b.send("461-" + id + `[{"_placeholder":true,"num":0}]`)
-	b.sendBinary([]byte{9})
+	b.Send("461-" + id + `[{"_placeholder":true,"num":0}]`)
+	b.SendBinary([]byte{9})
 	m := wait(ch)
 	acks, _ := m["acks"].([]any)
 	if m["timed_out"] != false || len(acks) != 2 || !slices.ContainsFunc(acks, func(v any) bool { return v == "from-a" }) ||
@@ -288,7 +288,7 @@ func TestEmitWithAcks(t *testing.T) {
 	ch = call(`{"event":"q","ack_timeout":"300ms"}`)
 	answerAcks(t, a, `["a2"]`, 1)
 	answerAcks(t, b, `["b2"]`, 1)
-	if f := silent.read(); !strings.HasPrefix(f, `42`) {
+	if f := silent.Read(); !strings.HasPrefix(f, `42`) {
 		t.Fatalf("silent got %q", f)
 	}
 	m = wait(ch)
@@ -343,10 +343,10 @@ func TestJoinLeaveDisconnect(t *testing.T) {
 
 	// disconnect from the namespace, then close a whole connection
 	e.ok(t, "POST", "/disconnect", `{"in":["z"]}`)
-	a.expect("41")
+	a.Expect("41")
 	e.ok(t, "POST", "/disconnect", `{"sockets":["`+bid+`"],"close":true}`)
-	b.expect("41")
-	b.expectClosed()
+	b.Expect("41")
+	b.ExpectClosed()
 	if socks := e.ok(t, "GET", "/sockets", "").([]any); len(socks) != 0 {
 		t.Fatalf("sockets left %v", socks)
 	}
@@ -363,12 +363,12 @@ func sorted(s ...string) []string {
 func TestSocketsAndRooms(t *testing.T) {
 	e := newEnv(t)
 	a := dial(t, e.sio, "nick=ann", http.Header{"X-App": {"1"}})
-	aid := a.connect("/", `{"token":"t"}`)
+	aid := a.Connect("/", `{"token":"t"}`)
 	_, bid := e.client(t, "/")
 	_, cid := e.client(t, "/chat")
-	a.send(`451-1["setData",{"nick":"ann","avatar":{"_placeholder":true,"num":0}}]`)
-	a.sendBinary([]byte{7, 7})
-	a.expect("431[]")
+	a.Send(`451-1["setData",{"nick":"ann","avatar":{"_placeholder":true,"num":0}}]`)
+	a.SendBinary([]byte{7, 7})
+	a.Expect("431[]")
 	e.ok(t, "POST", "/join", `{"sockets":["`+aid+`","`+bid+`"],"rooms":["lobby"]}`)
 	e.ok(t, "POST", "/join", `{"sockets":["`+aid+`"],"rooms":["vip"]}`)
 
@@ -422,7 +422,7 @@ func TestLargeAllowedBody(t *testing.T) {
 	c, _ := e.client(t, "/")
 	big := bytes.Repeat([]byte("y"), 500_000)
 	e.ok(t, "POST", "/emit", `{"event":"m","args":["`+string(big)+`"]}`)
-	if f := c.read(); len(f) < 500_000 {
+	if f := c.Read(); len(f) < 500_000 {
 		t.Fatalf("frame of %d bytes", len(f))
 	}
 }

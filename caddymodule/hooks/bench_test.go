@@ -49,7 +49,7 @@ func benchForward(b *testing.B, concurrency int) {
 	cs := make([]*wsClient, clients)
 	for i := range cs {
 		cs[i] = dial(b, hs, "", nil)
-		cs[i].connect("/", "")
+		cs[i].Connect("/", "")
 	}
 	per := max(1, (b.N+clients-1)/clients)
 	total := int64(per * clients)
@@ -62,7 +62,7 @@ func benchForward(b *testing.B, concurrency int) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < per; j++ {
-				if err := c.write(websocket.TextMessage, msg); err != nil {
+				if err := c.Write(websocket.TextMessage, msg); err != nil {
 					b.Error(err)
 					return
 				}
@@ -109,12 +109,12 @@ func benchAckRoundTrip(b *testing.B, hs *httptest.Server, event string) {
 		s.On("n", func(_ []any, ack socketio.Ack) { _ = ack(1) })
 	})
 	c := dial(b, hs, "", nil)
-	c.connect("/", "")
+	c.Connect("/", "")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := strconv.Itoa(i)
-		c.send(`42` + id + `["` + event + `",{"msg":"hello","nick":"bench"}]`)
-		if got := c.read(); got != "43"+id+"[1]" {
+		c.Send(`42` + id + `["` + event + `",{"msg":"hello","nick":"bench"}]`)
+		if got := c.Read(); got != "43"+id+"[1]" {
 			b.Fatalf("got %q", got)
 		}
 	}

@@ -37,7 +37,7 @@ func TestPayloadsForEveryType(t *testing.T) {
 	_, hs, _ := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(up)}}})
 	c := dial(t, hs, queryOf("nick", "bob"), http.Header{"X-Custom": {"v1"}})
 	before := time.Now()
-	sid := c.connect("/chat", `{"token":"t"}`)
+	sid := c.Connect("/chat", `{"token":"t"}`)
 
 	// connect
 	cr := up.nextOf(t, "connect", "")
@@ -69,8 +69,8 @@ func TestPayloadsForEveryType(t *testing.T) {
 	}
 
 	// binary event with an ack, answered with binary
-	c.send(`451-/chat,7["up",{"_placeholder":true,"num":0},"x"]`)
-	c.sendBinary([]byte{1, 2, 3})
+	c.Send(`451-/chat,7["up",{"_placeholder":true,"num":0},"x"]`)
+	c.SendBinary([]byte{1, 2, 3})
 	er := up.nextOf(t, "event", "up")
 	if !reflect.DeepEqual(er.Args, []any{map[string]any{"_binary": "AQID"}, "x"}) {
 		t.Fatalf("args %s", er.Req.Args)
@@ -85,18 +85,18 @@ func TestPayloadsForEveryType(t *testing.T) {
 	if !reflect.DeepEqual(er.Data, wantData) {
 		t.Fatalf("data %v", er.Data)
 	}
-	c.expect(`461-/chat,7[{"_placeholder":true,"num":0},"ok"]`)
-	c.expect("bin:\x03\x04\x05")
+	c.Expect(`461-/chat,7[{"_placeholder":true,"num":0},"ok"]`)
+	c.Expect("bin:\x03\x04\x05")
 
 	// event without an ack
-	c.emit("/chat", -1, "plain", 1.5, map[string]any{"k": []any{true, nil}})
+	c.Emit("/chat", -1, "plain", 1.5, map[string]any{"k": []any{true, nil}})
 	pr := up.nextOf(t, "event", "plain")
 	if pr.Req.Ack == nil || *pr.Req.Ack || string(pr.Req.Args) != `[1.5,{"k":[true,null]}]` {
 		t.Fatalf("plain event %s", pr.Body)
 	}
 
 	// disconnect: the rooms it was in before leaving, its data, the reason
-	c.send("41/chat,")
+	c.Send("41/chat,")
 	dr := up.nextOf(t, "disconnect", "")
 	if dr.Req.Reason != "client namespace disconnect" || !slices.Contains(dr.Req.Socket.Rooms, "r1") ||
 		!reflect.DeepEqual(dr.Data, wantData) || dr.Req.Socket.ID != sid {
@@ -115,7 +115,7 @@ func TestSignatureAndHeaders(t *testing.T) {
 		Header: http.Header{"X-Api-Key": {"k1"}, "Host": {"app.internal"}},
 	}}})
 	c := dial(t, hs, "", nil)
-	c.connect("/", "")
+	c.Connect("/", "")
 	r := signed.nextOf(t, "connect", "")
 	ts, sig := r.Header.Get("X-Socketio-Timestamp"), r.Header.Get("X-Socketio-Signature")
 	if err := hooks.Verify([]byte(secret), ts, sig, r.Body, time.Now(), 300*time.Second); err != nil {
@@ -162,56 +162,56 @@ func TestEveryReplyAction(t *testing.T) {
 	up := newUpstream(t, doReply)
 	_, hs, d := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(up), Namespaces: []string{"/chat"}}}})
 	a, b, c := dial(t, hs, "", nil), dial(t, hs, "", nil), dial(t, hs, "", nil)
-	_ = a.connect("/chat", "")
-	bid := b.connect("/chat", "")
-	c.connect("/", "")
+	_ = a.Connect("/chat", "")
+	bid := b.Connect("/chat", "")
+	c.Connect("/", "")
 
 	ack := 0
 	do := func(cl *wsClient, reply string) string {
 		ack++
-		cl.emit("/chat", ack, "do", reply)
+		cl.Emit("/chat", ack, "do", reply)
 		return "43/chat," + strconv.Itoa(ack)
 	}
 	// join: the ack comes after the join is done
-	a.expect(do(a, `{"join":["r"],"ack":["joined"]}`) + `["joined"]`)
-	b.expect(do(b, `{"join":["r","r2"],"ack":["joined"]}`) + `["joined"]`)
+	a.Expect(do(a, `{"join":["r"],"ack":["joined"]}`) + `["joined"]`)
+	b.Expect(do(b, `{"join":["r","r2"],"ack":["joined"]}`) + `["joined"]`)
 
 	// emit to this socket (no to, no broadcast)
 	want := do(a, `{"emit":[{"event":"m","args":["self",{"_binary":"AQ=="}]}],"ack":[]}`)
-	a.expect(`451-/chat,["m","self",{"_placeholder":true,"num":0}]`)
-	a.expect("bin:\x01")
-	a.expect(want + "[]")
+	a.Expect(`451-/chat,["m","self",{"_placeholder":true,"num":0}]`)
+	a.Expect("bin:\x01")
+	a.Expect(want + "[]")
 
 	// emit to a room: everyone in it, the sender included
 	want = do(a, `{"emit":[{"event":"m","args":["room"],"to":["r"]}],"ack":[]}`)
-	a.expect(`42/chat,["m","room"]`)
-	a.expect(want + "[]")
-	b.expect(`42/chat,["m","room"]`)
+	a.Expect(`42/chat,["m","room"]`)
+	a.Expect(want + "[]")
+	b.Expect(`42/chat,["m","room"]`)
 
 	// broadcast: every other socket of the namespace
-	a.expect(do(a, `{"emit":[{"event":"m","args":["b"],"broadcast":true}],"ack":[]}`) + "[]")
-	b.expect(`42/chat,["m","b"]`)
+	a.Expect(do(a, `{"emit":[{"event":"m","args":["b"],"broadcast":true}],"ack":[]}`) + "[]")
+	b.Expect(`42/chat,["m","b"]`)
 
 	// broadcast to a room: the others in it
-	a.expect(do(a, `{"emit":[{"event":"m","args":["bt"],"to":["r"],"broadcast":true}],"ack":[]}`) + "[]")
-	b.expect(`42/chat,["m","bt"]`)
+	a.Expect(do(a, `{"emit":[{"event":"m","args":["bt"],"to":["r"],"broadcast":true}],"ack":[]}`) + "[]")
+	b.Expect(`42/chat,["m","bt"]`)
 
 	// except
 	want = do(a, `{"emit":[{"event":"m","args":["ex"],"to":["r"],"except":["`+bid+`"]}],"ack":[]}`)
-	a.expect(`42/chat,["m","ex"]`)
-	a.expect(want + "[]")
+	a.Expect(`42/chat,["m","ex"]`)
+	a.Expect(want + "[]")
 
 	// to a socket id (a room)
-	a.expect(do(a, `{"emit":[{"event":"m","args":["direct"],"to":["`+bid+`"]}],"ack":[]}`) + "[]")
-	b.expect(`42/chat,["m","direct"]`)
+	a.Expect(do(a, `{"emit":[{"event":"m","args":["direct"],"to":["`+bid+`"]}],"ack":[]}`) + "[]")
+	b.Expect(`42/chat,["m","direct"]`)
 
 	// another namespace: without to, all of it; an unknown one is skipped
-	a.expect(do(a, `{"emit":[{"event":"m","args":["root"],"namespace":"/"},{"event":"m","namespace":"/nowhere"}],"ack":[]}`) + "[]")
-	c.expect(`42["m","root"]`)
+	a.Expect(do(a, `{"emit":[{"event":"m","args":["root"],"namespace":"/"},{"event":"m","namespace":"/nowhere"}],"ack":[]}`) + "[]")
+	c.Expect(`42["m","root"]`)
 
 	// data, then sent with the next hook
-	a.expect(do(a, `{"data":{"x":1},"ack":[]}`) + "[]")
-	a.expect(do(a, `{"ack":"solo"}`) + `["solo"]`) // a non-array ack is the one argument
+	a.Expect(do(a, `{"data":{"x":1},"ack":[]}`) + "[]")
+	a.Expect(do(a, `{"ack":"solo"}`) + `["solo"]`) // a non-array ack is the one argument
 	if r := up.nextOf(t, "event", "do"); r.Data != nil {
 		t.Fatalf("data before it was set: %v", r.Data)
 	}
@@ -229,20 +229,20 @@ func TestEveryReplyAction(t *testing.T) {
 	}
 
 	// leave, then a room emit reaches only b
-	a.expect(do(a, `{"leave":["r"],"ack":[]}`) + "[]")
-	a.expect(do(a, `{"emit":[{"event":"m","args":["after-leave"],"to":["r"]}],"ack":[]}`) + "[]")
-	b.expect(`42/chat,["m","after-leave"]`)
+	a.Expect(do(a, `{"leave":["r"],"ack":[]}`) + "[]")
+	a.Expect(do(a, `{"emit":[{"event":"m","args":["after-leave"],"to":["r"]}],"ack":[]}`) + "[]")
+	b.Expect(`42/chat,["m","after-leave"]`)
 
 	// disconnect comes after the ack
-	a.expect(do(a, `{"disconnect":true,"ack":["bye"]}`) + `["bye"]`)
-	a.expect("41/chat,")
+	a.Expect(do(a, `{"disconnect":true,"ack":["bye"]}`) + `["bye"]`)
+	a.Expect("41/chat,")
 	if r := up.nextOf(t, "disconnect", ""); r.Req.Reason != "server namespace disconnect" {
 		t.Fatalf("disconnect reason %q", r.Req.Reason)
 	}
 
-	a.expectNothing(100 * time.Millisecond)
-	b.expectNothing(100 * time.Millisecond)
-	c.expectNothing(100 * time.Millisecond)
+	a.ExpectNothing(100 * time.Millisecond)
+	b.ExpectNothing(100 * time.Millisecond)
+	c.ExpectNothing(100 * time.Millisecond)
 	st := d.Stats()
 	if len(st.Hooks) != 1 || st.Hooks[0].Errors != 0 || st.Hooks[0].Deliveries < 15 || st.Hooks[0].Latency.Count != st.Hooks[0].Deliveries {
 		t.Fatalf("stats %+v", st)
@@ -262,15 +262,15 @@ func TestConnectReplies(t *testing.T) {
 	_, hs, d := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"connect", "first"}}}})
 
 	bad := dial(t, hs, "", nil)
-	if got := bad.connectRaw("/chat", `{"token":"bad"}`); got != `44/chat,{"data":{"code":401},"message":"unauthorized"}` {
+	if got := bad.ConnectRaw("/chat", `{"token":"bad"}`); got != `44/chat,{"data":{"code":401},"message":"unauthorized"}` {
 		t.Fatalf("refusal %q", got)
 	}
 
 	good := dial(t, hs, "", nil)
-	sid := good.connect("/chat", `{"token":"good"}`)
-	good.expect(`42/chat,["hello","hi"]`)
+	sid := good.Connect("/chat", `{"token":"good"}`)
+	good.Expect(`42/chat,["hello","hi"]`)
 	// The joins are in place before the first event.
-	good.emit("/chat", -1, "first")
+	good.Emit("/chat", -1, "first")
 	r := up.nextOf(t, "event", "first")
 	if !slices.Contains(r.Req.Socket.Rooms, "lobby") || !slices.Contains(r.Req.Socket.Rooms, sid) {
 		t.Fatalf("rooms at the first event %v", r.Req.Socket.Rooms)
@@ -301,12 +301,12 @@ func TestAppDown(t *testing.T) {
 		{URL: dead, Namespaces: []string{"/other"}, OnError: "allow"},
 	}})
 	c := dial(t, hs, "", nil)
-	if got := c.connectRaw("/chat", ""); got != `44/chat,{"data":{"reason":"unavailable"},"message":"hook failed"}` {
+	if got := c.ConnectRaw("/chat", ""); got != `44/chat,{"data":{"reason":"unavailable"},"message":"hook failed"}` {
 		t.Fatalf("deny: %q", got)
 	}
-	c.connect("/other", "")
-	c.emit("/other", 3, "x")
-	c.expect(`43/other,3[{"error":"hook failed","reason":"unavailable"}]`)
+	c.Connect("/other", "")
+	c.Emit("/other", 3, "x")
+	c.Expect(`43/other,3[{"error":"hook failed","reason":"unavailable"}]`)
 	st := d.Stats().Hooks[0] // both hooks share the URL, so one entry
 	if st.FailDenied != 1 || st.FailAllowed != 1 || st.Errors != 3 {
 		t.Fatalf("stats %+v", st)
@@ -339,20 +339,20 @@ func TestSlowAppDenyAllow(t *testing.T) {
 	}})
 	c := dial(t, hs, "", nil)
 	start := time.Now()
-	if got := c.connectRaw("/chat", ""); got != `44/chat,{"data":{"reason":"timeout"},"message":"hook failed"}` {
+	if got := c.ConnectRaw("/chat", ""); got != `44/chat,{"data":{"reason":"timeout"},"message":"hook failed"}` {
 		t.Fatalf("deny: %q", got)
 	}
 	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
 		t.Fatalf("refused after %v", el)
 	}
 	start = time.Now()
-	c.connect("/other", "")
+	c.Connect("/other", "")
 	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
 		t.Fatalf("allowed after %v", el)
 	}
 	// an event that times out gets the error ack
-	c.emit("/other", 1, "x")
-	c.expect(`43/other,1[{"error":"hook failed","reason":"timeout"}]`)
+	c.Emit("/other", 1, "x")
+	c.Expect(`43/other,1[{"error":"hook failed","reason":"timeout"}]`)
 	st := d.Stats()
 	if st.Hooks[0].Timeouts != 1 || st.Hooks[0].FailDenied != 1 || st.Hooks[1].Timeouts != 2 || st.Hooks[1].FailAllowed != 1 {
 		t.Fatalf("stats %+v", st.Hooks)
@@ -381,18 +381,18 @@ func TestEventFailuresAndAcks(t *testing.T) {
 	})
 	_, hs, d := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(up)}}})
 	c := dial(t, hs, "", nil)
-	c.connect("/", "")
+	c.Connect("/", "")
 	for i, tc := range []struct{ event, reason string }{
 		{"e500", "status"}, {"e404", "status"}, {"bad", "invalid_reply"}, {"array", "invalid_reply"}, {"badbin", "invalid_reply"},
 	} {
-		c.emit("/", i, tc.event)
-		c.expect(`43` + strconv.Itoa(i) + `[{"error":"hook failed","reason":"` + tc.reason + `"}]`)
+		c.Emit("/", i, tc.event)
+		c.Expect(`43` + strconv.Itoa(i) + `[{"error":"hook failed","reason":"` + tc.reason + `"}]`)
 	}
 	// a 2xx reply without "ack" sends none
-	c.emit("/", 10, "empty")
-	c.emit("/", 11, "noack")
-	c.expect(`42["m"]`)
-	c.expectNothing(200 * time.Millisecond)
+	c.Emit("/", 10, "empty")
+	c.Emit("/", 11, "noack")
+	c.Expect(`42["m"]`)
+	c.ExpectNothing(200 * time.Millisecond)
 	if st := d.Stats().Hooks[0]; st.Errors != 5 || st.Retries != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -441,7 +441,7 @@ func TestPerSocketOrderWith50Clients(t *testing.T) {
 	cs := make([]*wsClient, clients)
 	for i := range cs {
 		cs[i] = dial(t, hs, "", nil)
-		cs[i].connect("/", "")
+		cs[i].Connect("/", "")
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {
@@ -449,7 +449,7 @@ func TestPerSocketOrderWith50Clients(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < events; j++ {
-				if err := c.write(1, []byte(`42["seq","`+strconv.Itoa(j)+`"]`)); err != nil {
+				if err := c.Write(1, []byte(`42["seq","`+strconv.Itoa(j)+`"]`)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -504,8 +504,8 @@ func TestDisconnectRetries(t *testing.T) {
 		Hooks:        []hooks.Hook{{URL: hookURL(up), Events: []string{"disconnect"}}},
 	})
 	c := dial(t, hs, "", nil)
-	sid := c.connect("/", "")
-	_ = c.conn.Close()
+	sid := c.Connect("/", "")
+	_ = c.Conn.Close()
 	for i := 0; i < 3; i++ {
 		up.nextOf(t, "disconnect", "")
 	}
@@ -534,8 +534,8 @@ func TestDisconnectRetries(t *testing.T) {
 
 	// An app that keeps failing gets DisconnectAttempts tries, no more.
 	c2 := dial(t, hs, "", nil)
-	c2.connect("/", "")
-	_ = c2.conn.Close()
+	c2.Connect("/", "")
+	_ = c2.Conn.Close()
 	for i := 0; i < 3; i++ {
 		up.nextOf(t, "disconnect", "")
 	}
@@ -555,25 +555,25 @@ func TestSelectionByNamespaceAndEvent(t *testing.T) {
 		{URL: hookURL(c), Namespaces: []string{"/other", "/"}, Events: []string{"connect", "disconnect"}},
 	}})
 	cl := dial(t, hs, "", nil)
-	cl.connect("/chat", "")
-	cl.emit("/chat", -1, "other")
-	cl.emit("/chat", -1, "chatInput", map[string]any{"msg": "hi"})
+	cl.Connect("/chat", "")
+	cl.Emit("/chat", -1, "other")
+	cl.Emit("/chat", -1, "chatInput", map[string]any{"msg": "hi"})
 	if r := a.next(t); r.Req.Type != "event" || r.Req.Event != "chatInput" {
 		t.Fatalf("a got %s", r.Body)
 	}
 
-	cl.connect("/dyn-1", "")
-	cl.emit("/dyn-1", -1, "x")
-	cl.send("41/dyn-1,")
+	cl.Connect("/dyn-1", "")
+	cl.Emit("/dyn-1", -1, "x")
+	cl.Send("41/dyn-1,")
 	for _, want := range []string{"connect", "event", "disconnect"} {
 		if r := b.next(t); r.Req.Type != want || r.Req.Namespace != "/dyn-1" {
 			t.Fatalf("b got %s, want %s", r.Body, want)
 		}
 	}
 
-	cl.connect("/other", "")
-	cl.emit("/other", -1, "y")
-	cl.send("41/other,")
+	cl.Connect("/other", "")
+	cl.Emit("/other", -1, "y")
+	cl.Send("41/other,")
 	for _, want := range []string{"connect", "disconnect"} {
 		if r := c.next(t); r.Req.Type != want || r.Req.Namespace != "/other" {
 			t.Fatalf("c got %s, want %s", r.Body, want)
@@ -611,12 +611,12 @@ func TestSeveralHooksForOneEvent(t *testing.T) {
 	})
 	_, hs, _ := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(first)}, {URL: hookURL(second)}}})
 	c := dial(t, hs, "", nil)
-	c.connect("/", "")
+	c.Connect("/", "")
 
 	// both are called in order; the first ack wins, every other action applies
-	c.emit("/", 1, "e")
-	c.expect(`431["first"]`)
-	c.expect(`42["m","from2"]`)
+	c.Emit("/", 1, "e")
+	c.Expect(`431["first"]`)
+	c.Expect(`42["m","from2"]`)
 	r := secondSaw.Load().(hookReq)
 	if !reflect.DeepEqual(r.Data, map[string]any{"a": 1.0}) || !slices.Contains(r.Req.Socket.Rooms, "j1") {
 		t.Fatalf("second hook saw %s", r.Body)
@@ -624,14 +624,14 @@ func TestSeveralHooksForOneEvent(t *testing.T) {
 
 	// the first fails: the second's ack answers
 	failFirst.Store(1)
-	c.emit("/", 2, "e")
-	c.expect(`42["m","from2"]`) // a reply emits before it acks
-	c.expect(`432["second"]`)
+	c.Emit("/", 2, "e")
+	c.Expect(`42["m","from2"]`) // a reply emits before it acks
+	c.Expect(`432["second"]`)
 
 	// no reply acks and one failed: the error ack
 	failFirst.Store(2)
-	c.emit("/", 3, "e")
-	c.expect(`433[{"error":"hook failed","reason":"status"}]`)
+	c.Emit("/", 3, "e")
+	c.Expect(`433[{"error":"hook failed","reason":"status"}]`)
 }
 
 func TestSeveralConnectHooksStopAtRefusal(t *testing.T) {
@@ -641,7 +641,7 @@ func TestSeveralConnectHooksStopAtRefusal(t *testing.T) {
 	second := newUpstream(t, nil)
 	_, hs, _ := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(first)}, {URL: hookURL(second)}}})
 	c := dial(t, hs, "", nil)
-	if got := c.connectRaw("/", ""); got != `44{"message":"no"}` {
+	if got := c.ConnectRaw("/", ""); got != `44{"message":"no"}` {
 		t.Fatalf("got %q", got)
 	}
 	first.next(t)
@@ -666,24 +666,24 @@ func TestQueueFull(t *testing.T) {
 	t.Cleanup(free)
 	_, hs, d := setup(t, hooks.Config{QueueSize: 2, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
 	c := dial(t, hs, "", nil)
-	c.connect("/", "")
-	c.emit("/", 1, "e")
+	c.Connect("/", "")
+	c.Emit("/", 1, "e")
 	up.nextOf(t, "event", "e") // in flight
 	for i := 2; i <= 5; i++ {
-		c.emit("/", i, "e")
+		c.Emit("/", i, "e")
 	}
 	// 2 and 3 wait in the queue, 4 and 5 are dropped at once
-	c.expect(`434[{"error":"hook failed","reason":"queue_full"}]`)
-	c.expect(`435[{"error":"hook failed","reason":"queue_full"}]`)
+	c.Expect(`434[{"error":"hook failed","reason":"queue_full"}]`)
+	c.Expect(`435[{"error":"hook failed","reason":"queue_full"}]`)
 	// an event no hook selects is not queued, so never dropped
-	c.emit("/", -1, "other")
+	c.Emit("/", -1, "other")
 	st := d.Stats()
 	if st.Dropped != 2 || st.Hooks[0].Dropped != 2 || st.Queued != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	free()
 	for i := 1; i <= 3; i++ {
-		c.expect("43" + strconv.Itoa(i) + `["ok"]`)
+		c.Expect("43" + strconv.Itoa(i) + `["ok"]`)
 	}
 }
 
@@ -702,20 +702,20 @@ func TestGlobalQueueLimit(t *testing.T) {
 	t.Cleanup(free)
 	_, hs, d := setup(t, hooks.Config{Concurrency: 1, MaxQueued: 2, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
 	a, b := dial(t, hs, "", nil), dial(t, hs, "", nil)
-	a.connect("/", "")
-	b.connect("/", "")
-	a.emit("/", 1, "e")
+	a.Connect("/", "")
+	b.Connect("/", "")
+	a.Emit("/", 1, "e")
 	up.next(t) // a's event holds the only request slot
-	b.emit("/", 1, "e")
+	b.Emit("/", 1, "e")
 	deadline := time.Now().Add(waitFor)
 	for d.Stats().Queued != 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	a.emit("/", 2, "e") // a third one, beyond MaxQueued
-	a.expect(`432[{"error":"hook failed","reason":"queue_full"}]`)
+	a.Emit("/", 2, "e") // a third one, beyond MaxQueued
+	a.Expect(`432[{"error":"hook failed","reason":"queue_full"}]`)
 	free()
-	a.expect(`431["ok"]`)
-	b.expect(`431["ok"]`)
+	a.Expect(`431["ok"]`)
+	b.Expect(`431["ok"]`)
 }
 
 func TestCloseDrainsAndCancels(t *testing.T) {
@@ -731,8 +731,8 @@ func TestCloseDrainsAndCancels(t *testing.T) {
 		srv, hs, d := setup(t, hooks.Config{Concurrency: 1, Hooks: []hooks.Hook{{URL: hookURL(up)}}})
 		for i := 0; i < 5; i++ {
 			c := dial(t, hs, "", nil)
-			c.connect("/", "")
-			c.emit("/", -1, "e")
+			c.Connect("/", "")
+			c.Emit("/", -1, "e")
 		}
 		for i := 0; i < 10; i++ { // the connects and events
 			up.next(t)
@@ -756,9 +756,9 @@ func TestCloseDrainsAndCancels(t *testing.T) {
 		up, _ := slowUpstream(t)
 		_, hs, d := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}, Timeout: waitFor}}})
 		c := dial(t, hs, "", nil)
-		c.connect("/", "")
-		c.emit("/", 1, "e")
-		c.emit("/", 2, "e")
+		c.Connect("/", "")
+		c.Emit("/", 1, "e")
+		c.Emit("/", 2, "e")
 		up.next(t)
 		deadline := time.Now().Add(waitFor)
 		for d.Stats().Queued != 2 && time.Now().Before(deadline) { // 1 in flight, 2 queued
@@ -773,10 +773,10 @@ func TestCloseDrainsAndCancels(t *testing.T) {
 		if el := time.Since(start); el > 2*time.Second {
 			t.Fatalf("close took %v", el)
 		}
-		c.expect(`431[{"error":"hook failed","reason":"closed"}]`)
-		c.expect(`432[{"error":"hook failed","reason":"closed"}]`)
-		c.emit("/", 3, "e")
-		c.expect(`433[{"error":"hook failed","reason":"closed"}]`)
+		c.Expect(`431[{"error":"hook failed","reason":"closed"}]`)
+		c.Expect(`432[{"error":"hook failed","reason":"closed"}]`)
+		c.Emit("/", 3, "e")
+		c.Expect(`433[{"error":"hook failed","reason":"closed"}]`)
 		if st := d.Stats(); st.Dropped != 3 {
 			t.Fatalf("stats %+v", st)
 		}
@@ -788,13 +788,13 @@ func TestUpdateKeepsSockets(t *testing.T) {
 	cfg := hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(one), Events: []string{"e"}}}}
 	_, hs, d := setup(t, cfg)
 	c := dial(t, hs, "", nil)
-	c.connect("/", "")
-	c.emit("/", -1, "e")
+	c.Connect("/", "")
+	c.Emit("/", -1, "e")
 	one.next(t)
 	if err := d.Update(hooks.Config{Concurrency: 3, Hooks: []hooks.Hook{{URL: hookURL(two), Events: []string{"e"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	c.emit("/", -1, "e")
+	c.Emit("/", -1, "e")
 	two.next(t)
 	one.none(t, 50*time.Millisecond)
 	st := d.Stats()
@@ -874,7 +874,7 @@ func TestConnectAbortedAfterTheHookAccepted(t *testing.T) {
 	// A middleware after the dispatcher's refuses the connection.
 	srv.Of("/chat").Use(func(*socketio.Socket) error { return errors.New("later refusal") })
 	c := dial(t, hs, "", nil)
-	if got := c.connectRaw("/chat", ""); got != `44/chat,{"message":"later refusal"}` {
+	if got := c.ConnectRaw("/chat", ""); got != `44/chat,{"message":"later refusal"}` {
 		t.Fatalf("got %q", got)
 	}
 	cr := up.nextOf(t, "connect", "")
@@ -883,7 +883,7 @@ func TestConnectAbortedAfterTheHookAccepted(t *testing.T) {
 		t.Fatalf("disconnect %s", dr.Body)
 	}
 	// A socket that connects normally gets no such disconnect.
-	c.connect("/", "")
+	c.Connect("/", "")
 	up.nextOf(t, "connect", "")
 	up.none(t, 400*time.Millisecond)
 }
@@ -898,7 +898,7 @@ func TestLaterConnectHookRefuses(t *testing.T) {
 	})
 	_, hs, _ := setup(t, hooks.Config{Hooks: []hooks.Hook{{URL: hookURL(first)}, {URL: hookURL(second)}}})
 	c := dial(t, hs, "", nil)
-	if got := c.connectRaw("/", ""); got != `44{"message":"no"}` {
+	if got := c.ConnectRaw("/", ""); got != `44{"message":"no"}` {
 		t.Fatalf("got %q", got)
 	}
 	// the first hook accepted the connect: it learns that it did not stick
@@ -920,17 +920,17 @@ func TestSlowHookBlocksNoReadPath(t *testing.T) {
 		s.On("native", func(_ []any, ack socketio.Ack) { _ = ack("native") })
 	})
 	a, b := dial(t, hs, "", nil), dial(t, hs, "", nil)
-	a.connect("/", "")
-	b.connect("/", "")
-	a.emit("/", 1, "slow")
+	a.Connect("/", "")
+	b.Connect("/", "")
+	a.Emit("/", 1, "slow")
 	up.next(t) // in flight, and stays so
 	start := time.Now()
 	// the same socket's other handlers still run at once
-	a.emit("/", 2, "native")
-	a.expect(`432["native"]`)
+	a.Emit("/", 2, "native")
+	a.Expect(`432["native"]`)
 	// other sockets' hooks are not held up
-	b.emit("/", 1, "fast")
-	b.expect(`431["fast"]`)
+	b.Emit("/", 1, "fast")
+	b.Expect(`431["fast"]`)
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("took %v", el)
 	}

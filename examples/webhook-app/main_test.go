@@ -64,10 +64,9 @@ func stack(t *testing.T) (*httptest.Server, *httptest.Server) {
 // readN reads n frames and returns them sorted: frames from the hook's
 // reply and from the API may arrive in either order.
 func readN(c *wsClient, n int) []string {
-	c.t.Helper()
 	out := make([]string, 0, n)
 	for i := 0; i < n; i++ {
-		out = append(out, c.read())
+		out = append(out, c.Read())
 	}
 	slices.Sort(out)
 	return out
@@ -78,51 +77,51 @@ func TestChatThroughHooksAndAPI(t *testing.T) {
 	hello := `42["hello",{"message":"Welcome to Socket io ~"}]`
 
 	ann := dial(t, sio, "", nil)
-	ann.connect("/", `{"nick":"ann"}`)
-	ann.expect(hello)
-	ann.connect("/system", "")
-	ann.expect(`42/system,["message","Notice !"]`)
+	ann.Connect("/", `{"nick":"ann"}`)
+	ann.Expect(hello)
+	ann.Connect("/system", "")
+	ann.Expect(`42/system,["message","Notice !"]`)
 
 	bob := dial(t, sio, "nick=bob", nil)
-	bob.connect("/", "")
-	bob.expect(hello)
+	bob.Connect("/", "")
+	bob.Expect(hello)
 
-	ann.emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
+	ann.Emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
 	if got := readN(ann, 2); !slices.Equal(got, []string{`42/system,["message","ann joined lobby"]`, `431["lobby"]`}) {
 		t.Fatalf("ann got %q", got)
 	}
-	bob.emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
-	bob.expect(`431["lobby"]`)
-	ann.expect(`42/system,["message","bob joined lobby"]`)
+	bob.Emit("/", 1, "joinRoom", map[string]any{"room": "lobby"})
+	bob.Expect(`431["lobby"]`)
+	ann.Expect(`42/system,["message","bob joined lobby"]`)
 
 	// chat fan-out to the room, the sender included
-	ann.emit("/", -1, "chatInput", map[string]any{"msg": "hi"})
-	ann.expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
-	bob.expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
-	bob.emit("/", -1, "chatInput", map[string]any{"msg": "yo", "nick": "bobby"})
-	ann.expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
-	bob.expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
+	ann.Emit("/", -1, "chatInput", map[string]any{"msg": "hi"})
+	ann.Expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
+	bob.Expect(`42["chatMessage",{"msg":"hi","nick":"ann"}]`)
+	bob.Emit("/", -1, "chatInput", map[string]any{"msg": "yo", "nick": "bobby"})
+	ann.Expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
+	bob.Expect(`42["chatMessage",{"msg":"yo","nick":"bobby"}]`)
 
 	// bob moves to another room (the ack comes once the move is done): ann's
 	// messages no longer reach him
-	bob.emit("/", 2, "joinRoom", "other")
-	bob.expect(`432["other"]`)
-	ann.expect(`42/system,["message","bob joined other"]`)
-	ann.emit("/", -1, "chatInput", map[string]any{"msg": "alone"})
-	ann.expect(`42["chatMessage",{"msg":"alone","nick":"ann"}]`)
-	bob.expectNothing(100 * time.Millisecond)
+	bob.Emit("/", 2, "joinRoom", "other")
+	bob.Expect(`432["other"]`)
+	ann.Expect(`42/system,["message","bob joined other"]`)
+	ann.Emit("/", -1, "chatInput", map[string]any{"msg": "alone"})
+	ann.Expect(`42["chatMessage",{"msg":"alone","nick":"ann"}]`)
+	bob.ExpectNothing(100 * time.Millisecond)
 
 	// outside a room, only the sender gets a hint
 	carl := dial(t, sio, "", nil)
-	carl.connect("/", "")
-	carl.expect(hello)
-	carl.emit("/", -1, "chatInput", map[string]any{"msg": "anyone?"})
-	carl.expect(`42["chatMessage",{"msg":"join a room first","nick":"system"}]`)
+	carl.Connect("/", "")
+	carl.Expect(hello)
+	carl.Emit("/", -1, "chatInput", map[string]any{"msg": "anyone?"})
+	carl.Expect(`42["chatMessage",{"msg":"join a room first","nick":"system"}]`)
 
 	// leaving: the disconnect hook pushes a notice through the API
-	_ = bob.conn.Close()
-	ann.expect(`42/system,["message","bob left other"]`)
-	ann.expectNothing(100 * time.Millisecond)
+	_ = bob.Conn.Close()
+	ann.Expect(`42/system,["message","bob left other"]`)
+	ann.ExpectNothing(100 * time.Millisecond)
 }
 
 func TestHookRequestsAreVerified(t *testing.T) {
