@@ -3,7 +3,11 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -319,4 +323,47 @@ func TestCaddyRedisUnreachable(t *testing.T) {
 	if refs := poolRefs(); len(refs) != 0 {
 		t.Fatalf("a failed load left hubs behind: %v", refs)
 	}
+}
+
+// A webhook reply on one node that emits to a room reaches the room's
+// sockets on the other node.
+func TestCaddyRedisClusterHookReply(t *testing.T) {
+	rds := startTestRedis(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Type, Event string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if req.Type == "event" && req.Event == "announce" {
+			_, _ = io.WriteString(w, `{"emit":[{"event":"news","args":["from a hook on A"],"to":["r1"]}]}`)
+		}
+	}))
+	t.Cleanup(app.Close)
+	pa, pb := freePort(t), freePort(t)
+	t.Cleanup(func() { stopCaddy(t) })
+	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
+	nodeA := site(pa, `socketio {
+		hub node-a
+		adapter redis `+rds.url()+` {
+			prefix `+prefix+`
+		}
+		hook `+app.URL+` {
+			events announce
+		}
+		namespace / {
+			join joinRoom room
+		}
+	}`)
+	if err := loadCaddyfile(t, nodeA+clusterSite(pb, "node-b", rds.url(), prefix)); err != nil {
+		t.Fatal(err)
+	}
+	a1 := joinPlain(t, fmt.Sprintf("http://127.0.0.1:%d", pa), "a1")
+	b1 := joinPlain(t, fmt.Sprintf("http://127.0.0.1:%d", pb), "b1")
+	b2 := joinPlain(t, fmt.Sprintf("http://127.0.0.1:%d", pb), "b2")
+	jsonEq(t, b1.emitAck("/", "joinRoom", map[string]any{"room": "r1"}), `["r1"]`)
+	jsonEq(t, b2.emitAck("/", "joinRoom", map[string]any{"room": "r2"}), `["r2"]`)
+	a1.emit("/", "announce")
+	args := b1.expectEvent("/", "news")
+	jsonEq(t, args[0], `"from a hook on A"`)
+	quiet(t, b1, 300*time.Millisecond)
+	quiet(t, b2, 0)
+	quiet(t, a1, 0)
 }
