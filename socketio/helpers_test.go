@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"flag"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -35,3 +36,5 @@ func dialWS(t *testing.T, hs *httptest.Server) *wsClient {
 	t.Helper()
 	return siotest.DialWS(t, hs.URL, "", nil)
 }
+
+var cycles = flag.Int("cycles", 1500, "connect/disconnect cycles of TestNoLeakAcrossConnectCycles")
