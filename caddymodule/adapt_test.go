@@ -116,7 +116,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	for _, opt := range []string{
 		"hub", "path", "serve_client", "transports", "allow_upgrades", "ping_interval", "ping_timeout",
 		"connect_timeout", "max_payload", "cors_origins", "cors_credentials", "namespace",
-		"greet", "join", "leave", "relay", "to", "include_sender",
+		"greet", "join", "leave", "relay", "to", "payload", "include_sender", "ack",
 	} {
 		if !bytes.Contains(src, []byte("\t"+opt+" ")) && !bytes.Contains(src, []byte("# "+opt+" ")) && !bytes.Contains(src, []byte("# "+opt+"\n")) {
 			t.Errorf("Caddyfile.example does not show %q", opt)

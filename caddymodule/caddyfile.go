@@ -70,9 +70,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        join  <event> <field> [exclusive]
 //	        leave <event> <field>
 //	        relay <event> [<emit_as>] [{
-//	            to             rooms|namespace
+//	            to             rooms|namespace|field <name>
+//	            payload        <field>
 //	            include_sender on|off
 //	        }]
+//	        ack   <event>
 //	    }
 //	}
 //
@@ -161,10 +163,28 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - relay: on <event>, emit <emit_as> (default: the same name) with the
 //     same arguments to `to rooms` (default: every room the sender is in,
 //     its own id room excepted; nobody if it is in none) or `to namespace`
-//     (the whole namespace). include_sender (default on) says whether the
-//     sender gets its own event.
+//     (the whole namespace) or `to field <name>` (the room named by the
+//     <name> property of the first argument, or by the first argument
+//     itself if it is a string or number, as for join; the sender need not
+//     be in it; another socket's id or a name over 256 bytes reaches
+//     nobody). payload <field> sends the <field> property of the first
+//     argument as the only argument instead (nothing is sent if the first
+//     argument is not an object with that property). include_sender
+//     (default on) says whether the sender gets its own event (when it is
+//     in the room). The client's ack, if requested, has no arguments.
+//   - ack: on <event>, acknowledge with the same arguments (an echo, e.g.
+//     for latency probes); its answer wins over the other rules' acks.
 //
-// For one event, join rules run first, then leave, then relay; so
+// For example, this relay turns to-room({"room":"r1","payload":"hi"}) into
+// room-message("hi") for every socket in room r1:
+//
+//	relay to-room room-message {
+//	    to      field room
+//	    payload payload
+//	}
+//
+// For one event, ack answers first, then join rules run, then leave, then
+// relay; so
 // `join chatInput room` and `relay chatInput chatMessage` together deliver
 // the message to the room just joined.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -363,11 +383,22 @@ func parseNamespace(d *caddyfile.Dispenser, name string) (Namespace, error) {
 			for inner := d.Nesting(); d.NextBlock(inner); {
 				switch d.Val() {
 				case "to":
-					if !d.AllArgs(&r.To) {
+					args := d.RemainingArgs()
+					switch {
+					case len(args) == 1 && (args[0] == relayToRooms || args[0] == relayToNamespace):
+						r.To = args[0]
+					case len(args) == 2 && args[0] == relayToField:
+						r.To, r.RoomField = args[0], args[1]
+					case len(args) == 1 && args[0] == relayToField:
+						return ns, d.Errf("relay to field: want the name of the property holding the room")
+					case len(args) == 0 || len(args) > 2:
 						return ns, d.ArgErr()
+					default:
+						return ns, d.Errf("relay to: want rooms, namespace or field <name>, not %q", strings.Join(args, " "))
 					}
-					if r.To != relayToRooms && r.To != relayToNamespace {
-						return ns, d.Errf("relay to: want rooms or namespace, not %q", r.To)
+				case "payload":
+					if !d.AllArgs(&r.PayloadField) {
+						return ns, d.ArgErr()
 					}
 				case "include_sender":
 					b, err := parseOnOff(d)
@@ -380,8 +411,14 @@ func parseNamespace(d *caddyfile.Dispenser, name string) (Namespace, error) {
 				}
 			}
 			ns.Relay = append(ns.Relay, r)
+		case "ack":
+			var a AckRule
+			if !d.AllArgs(&a.Event) {
+				return ns, d.ArgErr()
+			}
+			ns.Ack = append(ns.Ack, a)
 		default:
-			return ns, d.Errf("unrecognized namespace rule %q (want greet, join, leave or relay)", rule)
+			return ns, d.Errf("unrecognized namespace rule %q (want greet, join, leave, relay or ack)", rule)
 		}
 		// Event names, reserved names and the like, checked with the line.
 		if _, err := compileNamespace(ns); err != nil {

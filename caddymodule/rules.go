@@ -38,6 +38,18 @@ type Namespace struct {
 
 	// Events re-emitted to other sockets of the namespace.
 	Relay []RelayRule `json:"relay,omitempty"`
+
+	// Events acknowledged with their own arguments.
+	Ack []AckRule `json:"ack,omitempty"`
+}
+
+// AckRule acknowledges an event with the arguments it carried (binary
+// attachments included): an echo, e.g. for latency probes. Clients that ask
+// for no acknowledgement get nothing. When other rules handle the same
+// event, the ack rule's answer is the one the client gets.
+type AckRule struct {
+	// Name of the event the client emits, e.g. "ping-echo". Required.
+	Event string `json:"event"`
 }
 
 // GreetRule emits one event to each socket that connects.
@@ -84,8 +96,9 @@ type LeaveRule struct {
 }
 
 // RelayRule re-emits an event a client sends, with the same arguments
-// (binary attachments included), to other sockets. If the client asks for an
-// acknowledgement, it gets one with no arguments once the event is queued.
+// (binary attachments included) or one property of the first argument, to
+// other sockets. If the client asks for an acknowledgement, it gets one with
+// no arguments once the event is queued.
 type RelayRule struct {
 	// Name of the event the client emits, e.g. "chatInput". Required.
 	Event string `json:"event"`
@@ -96,8 +109,23 @@ type RelayRule struct {
 
 	// Recipients: "rooms" (default) for every socket in any room the sender
 	// is in, its own id room excepted; a sender in no room reaches nobody.
-	// "namespace" for every socket of the namespace.
+	// "namespace" for every socket of the namespace. "field" for every
+	// socket in the room named by the room_field property of the first
+	// argument (or by the first argument itself if it is a string or a
+	// number), whether or not the sender is in it; names refused by join
+	// rules (another socket's id, over 256 bytes) reach nobody.
 	To string `json:"to,omitempty"`
+
+	// With to "field": the property of the first argument that names the
+	// room, e.g. "room" for {"room":"lobby","payload":"hi"}. Required then,
+	// refused otherwise.
+	RoomField string `json:"room_field,omitempty"`
+
+	// Property of the first argument sent as the only argument, e.g.
+	// "payload" sends "hi" for {"room":"lobby","payload":"hi"}. When the
+	// first argument is not an object or lacks it, nothing is sent. Default:
+	// all the arguments as they came.
+	PayloadField string `json:"payload_field,omitempty"`
 
 	// Whether the sender receives the event too. Default: true.
 	IncludeSender *bool `json:"include_sender,omitempty"`
@@ -106,6 +134,7 @@ type RelayRule struct {
 const (
 	relayToRooms     = "rooms"
 	relayToNamespace = "namespace"
+	relayToField     = "field"
 
 	// maxRoomLen bounds the room names clients can create through join rules.
 	maxRoomLen = 256
@@ -130,6 +159,7 @@ type nsRules struct {
 }
 
 type eventRules struct {
+	ack    bool
 	joins  []JoinRule
 	leaves []LeaveRule
 	relays []relayRule
@@ -138,6 +168,8 @@ type eventRules struct {
 type relayRule struct {
 	emit          string
 	toNamespace   bool
+	roomField     string // to "field"
+	payloadField  string
 	includeSender bool
 }
 
@@ -251,7 +283,7 @@ func compileNamespace(ns Namespace) (*nsRules, error) {
 		if err := checkEvent("relay", r.Event); err != nil {
 			return nil, err
 		}
-		rr := relayRule{emit: r.Emit, includeSender: r.IncludeSender == nil || *r.IncludeSender}
+		rr := relayRule{emit: r.Emit, payloadField: r.PayloadField, includeSender: r.IncludeSender == nil || *r.IncludeSender}
 		if rr.emit == "" {
 			rr.emit = r.Event
 		}
@@ -262,10 +294,24 @@ func compileNamespace(ns Namespace) (*nsRules, error) {
 		case "", relayToRooms:
 		case relayToNamespace:
 			rr.toNamespace = true
+		case relayToField:
+			if r.RoomField == "" {
+				return nil, fmt.Errorf("relay %s: to %q needs room_field", r.Event, relayToField)
+			}
+			rr.roomField = r.RoomField
 		default:
-			return nil, fmt.Errorf("relay %s: to must be %q or %q, not %q", r.Event, relayToRooms, relayToNamespace, r.To)
+			return nil, fmt.Errorf("relay %s: to must be %q, %q or %q, not %q", r.Event, relayToRooms, relayToNamespace, relayToField, r.To)
+		}
+		if r.RoomField != "" && r.To != relayToField {
+			return nil, fmt.Errorf("relay %s: room_field is for to %q only", r.Event, relayToField)
 		}
 		at(r.Event).relays = append(at(r.Event).relays, rr)
+	}
+	for _, a := range ns.Ack {
+		if err := checkEvent("ack", a.Event); err != nil {
+			return nil, err
+		}
+		at(a.Event).ack = true
 	}
 	return nr, nil
 }
@@ -308,6 +354,9 @@ func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any,
 		if ack != nil {
 			_ = ack(args...)
 		}
+	}
+	if er.ack {
+		answer(args...)
 	}
 	for _, j := range er.joins {
 		hb.join(s, j, args, answer)
@@ -362,9 +411,23 @@ func (hb *hub) leave(s *socketio.Socket, l LeaveRule, args []any, answer func(..
 func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, answer func(...any)) {
 	nsp := s.Namespace()
 	var op *socketio.BroadcastOperator
-	if r.toNamespace {
+	switch {
+	case r.toNamespace:
 		op = nsp.To()
-	} else {
+	case r.roomField != "":
+		room, ok := roomArg(args, r.roomField)
+		if ok && room != socketio.Room(s.ID()) {
+			if _, other := nsp.Socket(socketio.SocketID(room)); other {
+				ok = false // another socket's private room
+			}
+		}
+		if !ok {
+			hb.log.Debug("relay dropped: no valid room", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
+			answer()
+			return
+		}
+		op = nsp.To(room)
+	default:
 		own := socketio.Room(s.ID())
 		var rooms []socketio.Room
 		for _, room := range s.Rooms() {
@@ -379,6 +442,19 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		}
 		op = nsp.To(rooms...)
 	}
+	if r.payloadField != "" {
+		var v any
+		m, ok := firstObject(args)
+		if ok {
+			v, ok = m[r.payloadField]
+		}
+		if !ok {
+			hb.log.Debug("relay dropped: no payload", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
+			answer()
+			return
+		}
+		args = []any{v}
+	}
 	if !r.includeSender {
 		op = op.Except(socketio.Room(s.ID()))
 	}
@@ -388,6 +464,15 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		broadcasts.WithLabelValues(hb.name, nr.label).Inc()
 	}
 	answer()
+}
+
+// firstObject returns the event's first argument when it is an object.
+func firstObject(args []any) (map[string]any, bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	m, ok := args[0].(map[string]any)
+	return m, ok
 }
 
 // roomArg takes the room name from an event's first argument: the argument

@@ -237,6 +237,83 @@ func TestRelayToNamespaceWithoutSender(t *testing.T) {
 	expectChat(t, a, "/", "chatMessage", chatMsg("a", "marker"))
 }
 
+// benchCaddyfile serves the conformance app's rules R1, R3, R4 and R6 (what
+// bench/run.sh gives the Caddy peer), plus a direct-message relay.
+const benchCaddyfile = `socketio {
+	namespace / {
+		greet welcome ` + "`{}`" + `
+		join join room
+		ack ack-echo
+		relay to-room room-message {
+			to field room
+			payload payload
+		}
+		relay dm {
+			to field to
+			include_sender off
+		}
+		relay ack-and-relay
+		ack ack-and-relay
+	}
+}`
+
+func TestAckAndRelayToField(t *testing.T) {
+	_, url := startHub(t, "t-field", parseHandler(t, benchCaddyfile))
+	ids := make(map[string]string)
+	dial := func(name string) *wsClient {
+		c := dialWS(t, url, name)
+		ids[name] = c.connect("/")
+		jsonEq(t, c.expectEvent("/", "welcome")[0], `{}`)
+		return c
+	}
+	a, b, c := dial("a"), dial("b"), dial("c")
+
+	// ack: the same arguments back.
+	jsonEq(t, a.emitAck("/", "ack-echo", "probe", map[string]any{"n": 1}), `["probe",{"n":1}]`)
+	jsonEq(t, a.emitAck("/", "ack-echo"), `[]`)
+	// With a relay on the same event, the ack rule's answer wins.
+	jsonEq(t, a.emitAck("/", "ack-and-relay", "x"), `["x"]`)
+
+	jsonEq(t, a.emitAck("/", "join", map[string]any{"room": "r1"}), `["r1"]`)
+	jsonEq(t, b.emitAck("/", "join", map[string]any{"room": "r1"}), `["r1"]`)
+	jsonEq(t, c.emitAck("/", "join", map[string]any{"room": "r2"}), `["r2"]`)
+
+	// to field: the room named in the message, the payload alone, the sender
+	// included because it is in r1.
+	jsonEq(t, a.emitAck("/", "to-room", map[string]any{"room": "r1", "payload": "hi"}), `[]`)
+	for _, cl := range []*wsClient{a, b} {
+		args := cl.expectEvent("/", "room-message")
+		if len(args) != 1 {
+			t.Fatalf("%s: room-message with %d args, want 1", cl.name, len(args))
+		}
+		jsonEq(t, args[0], `"hi"`)
+	}
+	// The sender need not be in the room: c (in r2) reaches r1, not itself.
+	c.emitAck("/", "to-room", map[string]any{"room": "r1", "payload": map[string]any{"k": []int{1}}})
+	jsonEq(t, b.expectEvent("/", "room-message")[0], `{"k":[1]}`)
+	jsonEq(t, a.expectEvent("/", "room-message")[0], `{"k":[1]}`)
+	// No payload property, no room, or a first argument that is no object:
+	// nothing is sent. A marker to r2 then must be c's next event.
+	c.emitAck("/", "to-room", map[string]any{"room": "r2"})
+	c.emitAck("/", "to-room", map[string]any{"payload": "no room"})
+	c.emitAck("/", "to-room", "r2")
+	c.emitAck("/", "to-room", map[string]any{"room": "r2", "payload": "marker"})
+	jsonEq(t, c.expectEvent("/", "room-message")[0], `"marker"`)
+
+	// Another socket's id room is refused; all arguments pass without payload.
+	a.emitAck("/", "dm", map[string]any{"to": ids["b"], "text": "psst"})
+	a.emitAck("/", "to-room", map[string]any{"room": "r1", "payload": "marker2"})
+	jsonEq(t, b.expectEvent("/", "room-message")[0], `"marker2"`)
+	a.expectEvent("/", "room-message")
+	a.emitAck("/", "dm", map[string]any{"to": "r2", "text": "hey"}, 2)
+	args := c.expectEvent("/", "dm")
+	if len(args) != 2 {
+		t.Fatalf("dm with %d args, want 2", len(args))
+	}
+	jsonEq(t, args[0], `{"to":"r2","text":"hey"}`)
+	jsonEq(t, args[1], `2`)
+}
+
 func TestJoinRefusals(t *testing.T) {
 	_, url := startHub(t, "t-refuse", parseHandler(t, chatCaddyfile))
 	a, b := joinChat(t, url, "a"), joinChat(t, url, "b")
@@ -442,7 +519,10 @@ func TestCompileRulesErrors(t *testing.T) {
 		{"duplicate pattern", []Namespace{{Match: "^/a"}, {Match: "^/a"}}, `pattern "^/a" declared twice`},
 		{"empty event", []Namespace{{Name: "/", Join: []JoinRule{{Field: "room"}}}}, "join: event name required"},
 		{"reserved relay emit", []Namespace{{Name: "/", Relay: []RelayRule{{Event: "x", Emit: "disconnect"}}}}, `"disconnect" is a reserved event name`},
-		{"relay target", []Namespace{{Name: "/", Relay: []RelayRule{{Event: "x", To: "all", IncludeSender: &yes}}}}, `to must be "rooms" or "namespace"`},
+		{"relay target", []Namespace{{Name: "/", Relay: []RelayRule{{Event: "x", To: "all", IncludeSender: &yes}}}}, `to must be "rooms", "namespace" or "field"`},
+		{"relay field without room_field", []Namespace{{Name: "/", Relay: []RelayRule{{Event: "x", To: "field"}}}}, `to "field" needs room_field`},
+		{"relay room_field without field", []Namespace{{Name: "/", Relay: []RelayRule{{Event: "x", RoomField: "room"}}}}, `room_field is for to "field" only`},
+		{"ack reserved", []Namespace{{Name: "/", Ack: []AckRule{{Event: "connect"}}}}, `ack: "connect" is a reserved event name`},
 		{"greet arg", []Namespace{{Name: "/", Greet: []GreetRule{{Event: "x", Args: []json.RawMessage{json.RawMessage(`{`)}}}}}, "greet x: argument"},
 	}
 	for _, tc := range cases {
