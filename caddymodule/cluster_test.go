@@ -1,95 +1,23 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
+	"github.com/caddy-socketio/caddy-socketio/socketio/adapter/redis/redistest"
 )
-
-// testRedis is a redis-server of the test's own on a free 127.0.0.1 port,
-// without persistence; it can be stopped and started again on that port.
-type testRedis struct {
-	t    *testing.T
-	bin  string
-	port int
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-}
-
-func startTestRedis(t *testing.T) *testRedis {
-	t.Helper()
-	bin := os.Getenv("REDIS_SERVER")
-	if bin == "" {
-		bin = "redis-server"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		t.Skipf("\n\n*** SKIPPING: redis-server not found (%v): install it to test the Redis adapter in Caddy. ***\n", err)
-	}
-	r := &testRedis{t: t, bin: path, port: freePort(t)}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *testRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *testRedis) start() {
-	r.t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out bytes.Buffer
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("starting redis-server: %v", err)
-	}
-	r.cmd = cmd
-	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port), MaxRetries: -1})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			r.t.Fatalf("redis-server did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *testRedis) stop() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
 
 // clusterSite is one "node": a site with its own hub, on the shared Redis.
 func clusterSite(port int, hubName, redisURL, prefix string) string {
@@ -190,11 +118,11 @@ func adapterCounters(t *testing.T, hubName string) map[string]float64 {
 // and cluster-wide socket queries cross nodes, each delivery exactly once,
 // and delivery resumes after Redis restarts.
 func TestCaddyRedisCluster(t *testing.T) {
-	rds := startTestRedis(t)
+	rds := redistest.Start(t)
 	pa, pb := freePort(t), freePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
-	if err := loadCaddyfile(t, clusterSite(pa, "node-a", rds.url(), prefix)+clusterSite(pb, "node-b", rds.url(), prefix)); err != nil {
+	if err := loadCaddyfile(t, clusterSite(pa, "node-a", rds.URL(), prefix)+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
 		t.Fatal(err)
 	}
 	urlA, urlB := fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
@@ -260,13 +188,13 @@ func TestCaddyRedisCluster(t *testing.T) {
 
 	// Redis restarts during traffic: delivery resumes once the adapters
 	// reconnected.
-	rds.stop()
+	rds.Stop()
 	a1.emit("/", "chatInput", chatMsg("a1", "while down")) // local delivery continues
 	if _, ok := waitEvent(a1, "chatMessage", 5*time.Second); !ok {
 		t.Fatal("local delivery stopped while Redis was down")
 	}
 	time.Sleep(300 * time.Millisecond)
-	rds.start()
+	rds.Start()
 	resumed := false
 	for i := 0; i < 60 && !resumed; i++ { // up to ~30s
 		a1.emit("/", "chatInput", chatMsg("a1", "after restart "+strconv.Itoa(i)))
@@ -328,7 +256,7 @@ func TestCaddyRedisUnreachable(t *testing.T) {
 // A webhook reply on one node that emits to a room reaches the room's
 // sockets on the other node.
 func TestCaddyRedisClusterHookReply(t *testing.T) {
-	rds := startTestRedis(t)
+	rds := redistest.Start(t)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Type, Event string }
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -342,7 +270,7 @@ func TestCaddyRedisClusterHookReply(t *testing.T) {
 	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
 	nodeA := site(pa, `socketio {
 		hub node-a
-		adapter redis `+rds.url()+` {
+		adapter redis `+rds.URL()+` {
 			prefix `+prefix+`
 		}
 		hook `+app.URL+` {
@@ -352,7 +280,7 @@ func TestCaddyRedisClusterHookReply(t *testing.T) {
 			join joinRoom room
 		}
 	}`)
-	if err := loadCaddyfile(t, nodeA+clusterSite(pb, "node-b", rds.url(), prefix)); err != nil {
+	if err := loadCaddyfile(t, nodeA+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
 		t.Fatal(err)
 	}
 	a1 := joinPlain(t, fmt.Sprintf("http://127.0.0.1:%d", pa), "a1")

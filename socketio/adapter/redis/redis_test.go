@@ -290,7 +290,7 @@ func testRedisRestart(t *testing.T, sharded bool) {
 
 	for round := 1; round <= 3; round++ {
 		errsBefore := b0.Stats().Errors
-		srv.stop()
+		srv.Stop()
 		before := local.n.Load()
 		// Local delivery keeps working while Redis is away.
 		for range 5 {
@@ -301,7 +301,7 @@ func testRedisRestart(t *testing.T, sharded bool) {
 		}
 		eventually(t, "connection loss counted", 10*time.Second, func() bool { return b0.Stats().Errors > errsBefore })
 		time.Sleep(300 * time.Millisecond)
-		srv.start()
+		srv.Start()
 		eventually(t, "resubscribed", 15*time.Second, func() bool {
 			return b0.Stats().Reconnects >= uint64(round) && b1.Stats().Reconnects >= uint64(round)
 		})
@@ -332,7 +332,7 @@ func TestSelectionAppliedLocallyWhenRedisDown(t *testing.T) {
 	srv := startRedis(t)
 	_, a := newNode(t, srv, Options{Key: uniqueKey(), RequestsTimeout: 500 * time.Millisecond}, "/")
 	newSocket(a, "s1", "room")
-	srv.stop()
+	srv.Stop()
 	_ = a.AddSockets(adapter.BroadcastOptions{Rooms: []adapter.Room{"room"}}, []adapter.Room{"vip"})
 	eventually(t, "local join", 10*time.Second, func() bool { return slices.Contains(a.SocketRooms("s1"), "vip") })
 }
