@@ -283,6 +283,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.CORS = new(CORS)
 			}
 			h.CORS.Credentials = b
+		case "limits":
+			if err := parseLimits(d, h); err != nil { // limits.go
+				return err
+			}
 		case "adapter":
 			if err := h.unmarshalAdapter(d); err != nil { // adapter.go
 				return err

@@ -14,6 +14,8 @@ func (c *engineCounters) add(o engineCounters) {
 	c.BytesOut += o.BytesOut
 	c.SlowClosed += o.SlowClosed
 	c.RejectedHandshakes += o.RejectedHandshakes
+	c.RefusedFull += o.RefusedFull
+	c.TooLarge += o.TooLarge
 }
 
 // readEngineCounters reads the engine's counters (atomics, cheap: called at

@@ -48,6 +48,8 @@ type hub struct {
 type liveSettings struct {
 	pingInterval time.Duration
 	pingTimeout  time.Duration
+	limits       socketio.Limits
+	maxConns     int
 	rules        *ruleSet
 	logs         slog.Handler
 	hooks        hooks.Config // webhook.go
@@ -86,6 +88,8 @@ func (hb *hub) apply(live *liveSettings) {
 		hb.cluster.logs.set(live.logs)
 	}
 	hb.srv.Engine().SetTiming(live.pingInterval, live.pingTimeout)
+	hb.srv.Engine().SetMaxConnections(live.maxConns)
+	hb.srv.SetLimits(live.limits)
 	hb.rules.Store(live.rules)
 	hb.updateHooks(live.hooks)
 	for _, n := range hb.srv.Namespaces() {

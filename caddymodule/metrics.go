@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio"
 )
 
 // The collectors are package-level so that their values continue across
@@ -46,6 +48,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 // settings changed) are summed.
 type engineCollector struct {
 	sessions, packetsIn, packetsOut, bytesIn, bytesOut, slowClosed, rejected *prometheus.Desc
+	limitHits                                                                *prometheus.Desc
 }
 
 func newEngineCollector() *engineCollector {
@@ -60,11 +63,15 @@ func newEngineCollector() *engineCollector {
 		bytesOut:   d("sent_bytes_total", "Engine.IO payload bytes sent to clients, by hub."),
 		slowClosed: d("slow_client_disconnects_total", "Connections closed because the client did not keep up (its send queue was full), by hub."),
 		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin), by hub."),
+		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
+			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
+				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected).",
+			[]string{"hub", "limit"}, nil),
 	}
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits} {
 		ch <- d
 	}
 }
@@ -73,6 +80,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	type sums struct {
 		sessions float64
 		counters engineCounters
+		limits   socketio.LimitStats
 	}
 	byHub := make(map[string]*sums)
 	var order []string
@@ -89,6 +97,11 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		s.sessions += float64(hb.srv.Engine().SessionCount())
 		s.counters.add(readEngineCounters(hb.srv.Engine()))
+		l := hb.srv.LimitStats()
+		s.limits.Namespaces += l.Namespaces
+		s.limits.Rooms += l.Rooms
+		s.limits.Attachments += l.Attachments
+		s.limits.EventRate += l.EventRate
 		return true
 	})
 	for _, name := range order {
@@ -103,6 +116,17 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytesOut, s.counters.BytesOut)
 		counter(c.slowClosed, s.counters.SlowClosed)
 		counter(c.rejected, s.counters.RejectedHandshakes)
+		for _, hit := range []struct {
+			limit string
+			n     uint64
+		}{
+			{"connections", s.counters.RefusedFull}, {"payload", s.counters.TooLarge},
+			{"send_queue", s.counters.SlowClosed}, {"namespaces", s.limits.Namespaces},
+			{"rooms", s.limits.Rooms}, {"attachments", s.limits.Attachments},
+			{"event_rate", s.limits.EventRate},
+		} {
+			ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(hit.n), name, hit.limit)
+		}
 	}
 }
 

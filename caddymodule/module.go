@@ -99,6 +99,11 @@ type Handler struct {
 	// Default: 1000000 (1 MB).
 	MaxPayload int64 `json:"max_payload,omitempty"`
 
+	// Bounds on what clients can make the hub hold or do: connections,
+	// namespaces per connection, rooms per socket, attachments, event rate,
+	// send queues. Every limit has a safe default (see Limits).
+	Limits *Limits `json:"limits,omitempty"`
+
 	// Cross-origin access for browsers on other origins. Without it no CORS
 	// headers are sent (same-origin pages work without CORS).
 	CORS *CORS `json:"cors,omitempty"`
@@ -248,6 +253,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	live := &liveSettings{
 		pingInterval: time.Duration(h.PingInterval),
 		pingTimeout:  time.Duration(h.PingTimeout),
+		limits:       h.limits().library(),
+		maxConns:     h.limits().maxConnections(),
 		rules:        rules,
 		logs:         ctx.Slogger().Handler(),
 		hooks:        hookCfg,
@@ -366,6 +373,11 @@ func (h *Handler) check() error {
 	case h.MaxPayload < 0:
 		return fmt.Errorf("max_payload must not be negative")
 	}
+	if h.Limits != nil {
+		if err := h.Limits.check(); err != nil {
+			return err
+		}
+	}
 	if h.CORS != nil {
 		for _, o := range h.CORS.Origins {
 			if o == "" {
@@ -384,6 +396,8 @@ type fixedSettings struct {
 	Transports     []string
 	AllowUpgrades  bool
 	MaxPayload     int64
+	SendQueueSize  int   `json:",omitempty"`
+	SendQueueBytes int64 `json:",omitempty"`
 	ConnectTimeout time.Duration
 	CORS           CORS
 	Adapter        string `json:",omitempty"` // adapterIdentity
@@ -407,6 +421,9 @@ func (h *Handler) fixed() fixedSettings {
 	if f.MaxPayload == 0 {
 		f.MaxPayload = defaultMaxPayload
 	}
+	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
+		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
+	}
 	if f.ConnectTimeout == 0 {
 		f.ConnectTimeout = defaultConnectTimeout
 	}
@@ -428,7 +445,8 @@ func (h *Handler) fingerprint(all bool) string {
 			PT caddy.Duration
 			NS []Namespace
 			WH any
-		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings()}
+			L  *Limits
+		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings(), h.Limits}
 	}
 	b, err := json.Marshal(v)
 	if err != nil { // cannot happen: plain data
@@ -443,12 +461,15 @@ func (h *Handler) fingerprint(all bool) string {
 func (h *Handler) options() socketio.Options {
 	f := h.fixed()
 	ec := engine.Config{
-		PingInterval:  time.Duration(h.PingInterval),
-		PingTimeout:   time.Duration(h.PingTimeout),
-		MaxPayload:    f.MaxPayload,
-		AllowUpgrades: &f.AllowUpgrades,
-		CORS:          engine.CORS{Origins: f.CORS.Origins, Credentials: f.CORS.Credentials},
-		RemoteAddr:    clientIP,
+		PingInterval:   time.Duration(h.PingInterval),
+		PingTimeout:    time.Duration(h.PingTimeout),
+		MaxPayload:     f.MaxPayload,
+		AllowUpgrades:  &f.AllowUpgrades,
+		CORS:           engine.CORS{Origins: f.CORS.Origins, Credentials: f.CORS.Credentials},
+		RemoteAddr:     clientIP,
+		SendQueueLen:   f.SendQueueSize,
+		SendQueueBytes: f.SendQueueBytes,
+		MaxConnections: h.limits().maxConnections(),
 	}
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))
@@ -458,7 +479,16 @@ func (h *Handler) options() socketio.Options {
 		DisableClient:  !f.ServeClient,
 		Engine:         ec,
 		ConnectTimeout: f.ConnectTimeout,
+		Limits:         h.limits().library(),
 	}
+}
+
+// limits returns the configured limits, or all defaults.
+func (h *Handler) limits() *Limits {
+	if h.Limits == nil {
+		return &Limits{}
+	}
+	return h.Limits
 }
 
 // clientIP is the handshake address: Caddy's client IP, which honours the

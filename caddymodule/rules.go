@@ -138,9 +138,6 @@ const (
 
 	// maxRoomLen bounds the room names clients can create through join rules.
 	maxRoomLen = 256
-	// maxRooms bounds the rooms a socket can be in through join rules,
-	// besides its own id room.
-	maxRooms = 64
 )
 
 // ruleSet is the compiled form of Handler.Namespaces. It is immutable; a
@@ -382,19 +379,17 @@ func (hb *hub) join(s *socketio.Socket, j JoinRule, args []any, answer func(...a
 		return
 	}
 	own := socketio.Room(s.ID())
-	rooms := s.Rooms()
 	if j.Exclusive {
-		for _, r := range rooms {
+		for _, r := range s.Rooms() {
 			if r != own && r != room {
 				s.Leave(r)
 			}
 		}
-	} else if len(rooms) > maxRooms {
-		hb.log.Debug("join refused: too many rooms", "hub", hb.name, "nsp", s.Namespace().Name(), "event", j.Event)
+	}
+	if s.Join(room) != nil { // max_rooms_per_socket: logged and counted by the library
 		answer(nil)
 		return
 	}
-	s.Join(room)
 	answer(string(room))
 }
 

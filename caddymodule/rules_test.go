@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -69,6 +71,8 @@ func liveOf(t *testing.T, h *Handler, logs slog.Handler) *liveSettings {
 	return &liveSettings{
 		pingInterval: time.Duration(h.PingInterval),
 		pingTimeout:  time.Duration(h.PingTimeout),
+		limits:       h.limits().library(),
+		maxConns:     h.limits().maxConnections(),
 		rules:        rules,
 		logs:         logs,
 	}
@@ -359,9 +363,9 @@ func TestJoinRefusals(t *testing.T) {
 	b2.emitAck("/", "chatInput", chatMsg("b2", "marker"))
 	expectChat(t, b2, "/", "chatMessage", chatMsg("b2", "marker"))
 
-	// At most maxRooms rooms besides the socket's own.
+	// At most max_rooms_per_socket rooms, the socket's own included.
 	c := joinChat(t, url, "c")
-	for i := range maxRooms {
+	for i := range socketio.DefaultMaxRoomsPerSocket - 1 {
 		jsonEq(t, c.emitAck("/", "subscribe", "room-"+strconv.Itoa(i)), `["room-`+strconv.Itoa(i)+`"]`)
 	}
 	jsonEq(t, c.emitAck("/", "subscribe", "one-too-many"), `[null]`)

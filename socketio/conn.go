@@ -1,9 +1,11 @@
 package socketio
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
@@ -25,6 +27,8 @@ type Conn struct {
 	query   map[string]string
 	address string
 
+	logged atomic.Uint32 // limits logged for this connection (firstHit)
+
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	connectTimer *time.Timer
@@ -32,6 +36,7 @@ type Conn struct {
 
 func newConn(s *Server, sess *engine.Session) *Conn {
 	c := &Conn{srv: s, session: sess, sockets: make(map[string]*Socket)}
+	c.dec.MaxAttachments = s.Limits().MaxAttachments
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {
@@ -90,6 +95,11 @@ func (h *sessionHandler) OnMessage(_ *engine.Session, data []byte, binary bool) 
 	if err != nil {
 		// Node closes the connection on a packet it cannot decode; the
 		// sockets see "forced close".
+		if errors.Is(err, parser.ErrTooManyAttachments) {
+			c.srv.limitHits.attachments.Add(1)
+			c.srv.logger.Warn("limit hit: too many attachments, closing connection",
+				"limit", "max_attachments", "sid", c.ID(), "max", c.dec.MaxAttachments)
+		}
 		c.srv.logger.Debug("invalid packet, closing connection", "sid", c.ID(), "err", err)
 		c.session.Close(engine.ReasonForcedClose)
 		return
@@ -140,6 +150,22 @@ func (c *Conn) connect(name string, data any) {
 	auth, _ := data.(map[string]any)
 	if auth == nil {
 		auth = map[string]any{}
+	}
+	// Dispatch is sequential per connection and a namespace's add runs
+	// its middlewares before returning, so the count is exact.
+	if limit := c.srv.Limits().MaxNamespaces; limit > 0 {
+		c.mu.Lock()
+		n := len(c.sockets)
+		c.mu.Unlock()
+		if n >= limit {
+			c.srv.limitHits.namespaces.Add(1)
+			if firstHit(&c.logged, loggedNamespaces) {
+				c.srv.logger.Warn("limit hit: too many namespaces on one connection",
+					"limit", "max_namespaces", "sid", c.ID(), "max", limit, "nsp", name)
+			}
+			c.sendConnectError(name, &ConnectError{Message: "Too many namespaces"})
+			return
+		}
 	}
 	nsp := c.srv.lookup(name, auth)
 	if nsp == nil {

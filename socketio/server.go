@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
@@ -41,6 +42,9 @@ type Options struct {
 	Adapter adapter.Factory
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
+	// Limits bound namespaces per connection, rooms per socket,
+	// attachments per packet and the event rate; see Limits.
+	Limits Limits
 }
 
 // Server is a Socket.IO server.
@@ -51,6 +55,9 @@ type Server struct {
 	adapterFactory adapter.Factory
 	logger         *slog.Logger
 	engine         *engine.Server
+
+	limits    atomic.Pointer[Limits]
+	limitHits limitCounters
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -86,6 +93,7 @@ func NewServer(opts *Options) *Server {
 		logger:         o.Logger,
 		nsps:           make(map[string]*Namespace),
 	}
+	s.SetLimits(o.Limits)
 	ec := o.Engine
 	if ec.Logger == nil {
 		ec.Logger = o.Logger

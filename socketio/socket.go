@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ type Socket struct {
 	onDisconnecting []func(Reason)
 	onDisconnect    []func(Reason)
 	acks            map[uint64]pendingAck
+
+	rate   rateBucket    // Limits.EventRate; only the read path uses it
+	logged atomic.Uint32 // limits logged for this socket (firstHit)
 }
 
 func newSocket(n *Namespace, c *Conn, auth map[string]any) *Socket {
@@ -126,13 +130,34 @@ func (s *Socket) OnDisconnect(fn func(reason Reason)) {
 	s.mu.Unlock()
 }
 
-// Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...Room) {
+// Join adds the socket to rooms. It returns ErrTooManyRooms, joining none
+// of them, when that would put the socket in more than
+// Limits.MaxRoomsPerSocket rooms.
+func (s *Socket) Join(rooms ...Room) error {
 	s.life.Lock()
 	defer s.life.Unlock()
-	if s.connected.Load() {
-		s.nsp.adapter.AddAll(s, rooms)
+	if !s.connected.Load() {
+		return nil
 	}
+	if limit := s.nsp.srv.Limits().MaxRoomsPerSocket; limit > 0 {
+		have := s.nsp.adapter.SocketRooms(s.id)
+		n := len(have)
+		for i, r := range rooms {
+			if !slices.Contains(have, r) && !slices.Contains(rooms[:i], r) {
+				n++
+			}
+		}
+		if n > limit {
+			s.nsp.srv.limitHits.rooms.Add(1)
+			if firstHit(&s.logged, loggedRooms) {
+				s.nsp.srv.logger.Warn("limit hit: too many rooms for one socket",
+					"limit", "max_rooms_per_socket", "socket", string(s.id), "nsp", s.nsp.name, "max", limit)
+			}
+			return ErrTooManyRooms
+		}
+	}
+	s.nsp.adapter.AddAll(s, rooms)
+	return nil
 }
 
 // Leave removes the socket from room.
@@ -238,8 +263,13 @@ func (s *Socket) Disconnect(close bool) {
 		s.conn.disconnectAll()
 		return
 	}
+	s.disconnectWith(ReasonServerNamespaceDisconnect)
+}
+
+// disconnectWith sends DISCONNECT and leaves the namespace with reason.
+func (s *Socket) disconnectWith(reason Reason) {
 	_ = s.conn.sendPacket(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name}, false)
-	s.onClose(ReasonServerNamespaceDisconnect)
+	s.onClose(reason)
 }
 
 // Deliver implements adapter.Socket: it queues an encoded broadcast.
@@ -313,6 +343,14 @@ func (s *Socket) connect() bool {
 func (s *Socket) onPacket(p *parser.Packet) {
 	switch p.Type {
 	case parser.Event, parser.BinaryEvent:
+		if l := s.nsp.srv.limits.Load(); l.EventRate > 0 && !s.rate.take(l, time.Now()) {
+			s.nsp.srv.limitHits.eventRate.Add(1)
+			s.nsp.srv.logger.Warn("limit hit: event rate exceeded, disconnecting socket",
+				"limit", "event_rate", "socket", string(s.id), "nsp", s.nsp.name,
+				"rate", l.EventRate, "burst", l.EventBurst)
+			s.disconnectWith(ReasonRateLimited)
+			return
+		}
 		s.onEvent(p)
 	case parser.Ack, parser.BinaryAck:
 		s.onAck(p)

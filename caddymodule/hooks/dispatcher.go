@@ -392,7 +392,7 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 			s.Leave(socketio.Room(r))
 		}
 		if len(pc.join) > 0 {
-			s.Join(toRooms(pc.join)...)
+			_ = s.Join(toRooms(pc.join)...) // a refusal (max_rooms_per_socket) is logged and counted by the library
 		}
 		for _, e := range pc.emit {
 			d.emit(s, e)
@@ -570,7 +570,7 @@ func (d *Dispatcher) apply(s *socketio.Socket, it *item, r *decoded, acked *bool
 		s.Leave(socketio.Room(room))
 	}
 	if len(r.join) > 0 {
-		s.Join(toRooms(r.join)...)
+		_ = s.Join(toRooms(r.join)...) // a refusal (max_rooms_per_socket) is logged and counted by the library
 	}
 	for _, e := range r.emit {
 		d.emit(s, e)

@@ -90,7 +90,9 @@ type Socket interface {
 	// ExpectAck registers fn for the client's ACK carrying id.
 	ExpectAck(id uint64, fn func(args []any))
 	// Join and Leave change the socket's rooms (through the adapter).
-	Join(rooms ...Room)
+	// Join may refuse (a per-socket room limit): it then joins none of
+	// rooms and returns an error.
+	Join(rooms ...Room) error
 	Leave(room Room)
 	// Disconnect disconnects the socket from its namespace, and closes its
 	// whole connection when close is true.

@@ -271,7 +271,7 @@ func (m *Memory) FetchSockets(_ context.Context, opts BroadcastOptions) ([]Socke
 
 // AddSockets implements Adapter.
 func (m *Memory) AddSockets(opts BroadcastOptions, rooms []Room) error {
-	m.apply(&opts, func(s Socket) { s.Join(rooms...) })
+	m.apply(&opts, func(s Socket) { _ = s.Join(rooms...) }) // a refusal is the socket's to log
 	return nil
 }
 

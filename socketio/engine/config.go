@@ -76,6 +76,12 @@ type Config struct {
 	// SendQueueBytes: the most message bytes queued on one session. Default
 	// 16 MiB; raised to MaxPayload if lower.
 	SendQueueBytes int64
+	// MaxConnections: the most open sessions. A handshake beyond it is
+	// refused with HTTP 503 "Too many connections" and Retry-After: 5 (the
+	// official client retries with its reconnection backoff); existing
+	// sessions are not affected. Counted in Stats.RefusedFull, logged at
+	// most once per 10 s. 0: no limit. SetMaxConnections changes it live.
+	MaxConnections int
 	// WriteTimeout: one websocket write (a batch of frames) may take this
 	// long before the session is closed as a slow client. Default 10s.
 	WriteTimeout time.Duration

@@ -81,6 +81,10 @@ var (
 // writeError answers a polling/handshake request with the JSON error body
 // {"code":N,"message":"..."} (§1.9). msg overrides the code's message.
 func writeError(w http.ResponseWriter, code ErrorCode, msg string) {
+	writeErrorStatus(w, code.Status(), code, msg)
+}
+
+func writeErrorStatus(w http.ResponseWriter, status int, code ErrorCode, msg string) {
 	if msg == "" {
 		msg = code.Message()
 	}
@@ -94,7 +98,7 @@ func writeError(w http.ResponseWriter, code ErrorCode, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code.Status())
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 

@@ -152,6 +152,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > maxPayload {
+		s.tooLarge(r.ContentLength)
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -163,6 +164,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	if int64(len(body)) > maxPayload {
 		// Node answers 413 and leaves the session alone.
+		s.tooLarge(int64(len(body)))
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}

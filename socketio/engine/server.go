@@ -7,6 +7,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -31,6 +32,8 @@ type Server struct {
 	pingTimeoutNs  atomic.Int64
 	open           atomic.Int64
 	counters       counters
+	maxConns       atomic.Int64 // Config.MaxConnections; 0: none
+	fullLoggedNs   atomic.Int64 // when "too many connections" was last logged
 
 	mu           sync.RWMutex
 	sessions     map[string]*Session // open sessions and lingering polling ones
@@ -73,7 +76,40 @@ func NewServer(cfg Config) *Server {
 		},
 	}
 	srv.SetTiming(cfg.PingInterval, cfg.PingTimeout)
+	srv.SetMaxConnections(cfg.MaxConnections)
 	return srv
+}
+
+// SetMaxConnections changes Config.MaxConnections (config reloads); it
+// applies to handshakes from now on. 0 or less: no limit.
+func (srv *Server) SetMaxConnections(n int) { srv.maxConns.Store(int64(max(n, 0))) }
+
+// full reports whether MaxConnections sessions are open, and then counts
+// and (at most once per 10 s) logs the refusal.
+func (srv *Server) full() bool {
+	limit := srv.maxConns.Load()
+	if limit == 0 || srv.open.Load() < limit {
+		return false
+	}
+	srv.limitRefused()
+	return true
+}
+
+func (srv *Server) limitRefused() {
+	n := srv.counters.refusedFull.Add(1)
+	now := time.Now().UnixNano()
+	last := srv.fullLoggedNs.Load()
+	if now-last >= int64(10*time.Second) && srv.fullLoggedNs.CompareAndSwap(last, now) {
+		srv.log.Warn("max connections reached, refusing new sessions",
+			"limit", srv.maxConns.Load(), "refused_total", n)
+	}
+}
+
+// writeFull refuses a handshake because the server is full (before any
+// websocket upgrade, so both transports get a plain HTTP answer).
+func writeFull(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	writeErrorStatus(w, http.StatusServiceUnavailable, CodeBadRequest, "Too many connections")
 }
 
 // SetTiming changes the heartbeat for config reloads: it applies to pings
@@ -138,20 +174,32 @@ func (srv *Server) lookup(sid string) *Session {
 	return s
 }
 
-// register adds a new session; false once shutting down.
-func (srv *Server) register(s *Session) bool {
+// register adds a new session: errShuttingDown once shutting down,
+// errFull at MaxConnections.
+func (srv *Server) register(s *Session) error {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.shuttingDown {
-		return false
+		return errShuttingDown
 	}
 	if _, dup := srv.sessions[s.id]; dup { // 120 random bits: never, but be safe
-		return false
+		return errShuttingDown
+	}
+	// The check before the handshake (full) lets a few concurrent ones
+	// through; this one is exact.
+	if limit := srv.maxConns.Load(); limit > 0 && srv.open.Load() >= limit {
+		go srv.limitRefused() // not under srv.mu: it may log
+		return errFull
 	}
 	srv.sessions[s.id] = s
 	srv.open.Add(1)
-	return true
+	return nil
 }
+
+var (
+	errShuttingDown = errors.New("engine: shutting down")
+	errFull         = errors.New("engine: too many connections")
+)
 
 // sessionClosed is called once per session by close().
 func (srv *Server) sessionClosed(s *Session, forget bool) {
@@ -266,6 +314,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(CodeUnsupportedProtocolVersion, "")
 		return
 	}
+	if srv.full() {
+		writeFull(w)
+		return
+	}
 	if isUpgrade {
 		srv.serveWebSocketHandshake(w, r, q)
 	} else {
@@ -346,8 +398,12 @@ func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request,
 		writeError(w, CodeBadRequest, "")
 		return
 	}
-	if !srv.register(s) {
-		writeShuttingDown(w)
+	if err := srv.register(s); err != nil {
+		if err == errFull {
+			writeFull(w)
+		} else {
+			writeShuttingDown(w)
+		}
 		return
 	}
 	srv.log.Debug("engine session opened", "sid", s.id, "transport", string(Polling))
@@ -395,8 +451,8 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 	// packet is the first frame and OnSession's sends follow it in one batch.
 	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, WebSocket)[1:]})
 	s.writing = true
-	if !srv.register(s) {
-		c.closeNow()
+	if srv.register(s) != nil {
+		c.closeNow() // shutting down, or filled up during the upgrade
 		return
 	}
 	srv.log.Debug("engine session opened", "sid", s.id, "transport", string(WebSocket))

@@ -66,6 +66,7 @@ type Session struct {
 	inDispatch     bool           // a handler callback (OnSession/OnMessage) is running
 	onClosePending bool           // closed during a callback: OnClose runs when it returns
 	overflowed     bool
+	tooLargeLogged bool
 
 	transport  Transport
 	queue      []packet
@@ -508,5 +509,19 @@ func (s *Session) onHeartbeat(gen uint64) {
 	s.mu.Unlock()
 	if start {
 		go s.writeLoop()
+	}
+}
+
+// tooLarge counts a client message over MaxPayload (size: its length, or
+// -1 when unknown) and logs the first one of the session.
+func (s *Session) tooLarge(size int64) {
+	s.srv.counters.tooLarge.Add(1)
+	s.mu.Lock()
+	logIt := !s.tooLargeLogged
+	s.tooLargeLogged = true
+	s.mu.Unlock()
+	if logIt {
+		s.srv.log.Warn("message over max_payload refused",
+			"sid", s.id, "transport", string(s.Transport()), "size", size, "max_payload", s.srv.cfg.MaxPayload)
 	}
 }

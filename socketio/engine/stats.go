@@ -12,6 +12,12 @@ type Stats struct {
 	PacketsOut, BytesOut uint64
 	// SlowClosed counts sessions closed because their send queue was full.
 	SlowClosed uint64
+	// RefusedFull counts handshakes refused because MaxConnections
+	// sessions were open.
+	RefusedFull uint64
+	// TooLarge counts client messages over MaxPayload (polling bodies
+	// answered 413, websockets closed).
+	TooLarge uint64
 	// RejectedHandshakes counts new-session requests refused with an error
 	// (bad query, disabled transport, AllowRequest, websocket origin).
 	RejectedHandshakes uint64
@@ -19,7 +25,7 @@ type Stats struct {
 
 // counters are updated with atomic adds, once per batch on the write path.
 type counters struct {
-	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected atomic.Uint64
+	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected, refusedFull, tooLarge atomic.Uint64
 }
 
 // Stats returns the server's counters so far.
@@ -29,6 +35,7 @@ func (srv *Server) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		SlowClosed: c.slowClosed.Load(), RejectedHandshakes: c.rejected.Load(),
+		RefusedFull: c.refusedFull.Load(), TooLarge: c.tooLarge.Load(),
 	}
 }
 

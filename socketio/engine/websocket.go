@@ -304,6 +304,9 @@ func (s *Session) readLoop(c *wsConn, probing bool) {
 	for {
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.tooLarge(-1)
+			}
 			if active {
 				s.close(readErrorReason(err), false)
 			} else {

@@ -554,8 +554,8 @@ func (s *FakeSocket) ExpectAck(id uint64, fn func([]any)) {
 	s.mu.Unlock()
 }
 
-func (s *FakeSocket) Join(rooms ...adapter.Room) { s.a.AddAll(s, rooms) }
-func (s *FakeSocket) Leave(room adapter.Room)    { s.a.Del(s.id, room) }
+func (s *FakeSocket) Join(rooms ...adapter.Room) error { s.a.AddAll(s, rooms); return nil }
+func (s *FakeSocket) Leave(room adapter.Room)          { s.a.Del(s.id, room) }
 
 func (s *FakeSocket) Disconnect(close bool) {
 	s.mu.Lock()

@@ -18,7 +18,7 @@ type benchSocket struct {
 func (s *benchSocket) ID() adapter.SocketID           { return s.id }
 func (s *benchSocket) Deliver([]byte, [][]byte, bool) { s.n.Add(1) }
 func (s *benchSocket) ExpectAck(uint64, func([]any))  {}
-func (s *benchSocket) Join(...adapter.Room)           {}
+func (s *benchSocket) Join(...adapter.Room) error     { return nil }
 func (s *benchSocket) Leave(adapter.Room)             {}
 func (s *benchSocket) Disconnect(bool)                {}
 func (s *benchSocket) Info() adapter.SocketInfo       { return adapter.SocketInfo{ID: s.id} }

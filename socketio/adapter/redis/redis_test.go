@@ -105,9 +105,9 @@ func (s *countingSocket) ExpectAck(id uint64, fn func([]any)) {
 	s.acks[id] = fn
 	s.mu.Unlock()
 }
-func (s *countingSocket) Join(rooms ...adapter.Room) { s.a.AddAll(s, rooms) }
-func (s *countingSocket) Leave(room adapter.Room)    { s.a.Del(s.id, room) }
-func (s *countingSocket) Disconnect(bool)            { s.gone.Store(true); s.a.DelAll(s.id) }
+func (s *countingSocket) Join(rooms ...adapter.Room) error { s.a.AddAll(s, rooms); return nil }
+func (s *countingSocket) Leave(room adapter.Room)          { s.a.Del(s.id, room) }
+func (s *countingSocket) Disconnect(bool)                  { s.gone.Store(true); s.a.DelAll(s.id) }
 func (s *countingSocket) Info() adapter.SocketInfo {
 	return adapter.SocketInfo{ID: s.id, Rooms: s.a.SocketRooms(s.id), Handshake: &adapter.Handshake{Auth: map[string]any{}}}
 }
