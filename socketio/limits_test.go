@@ -187,3 +187,19 @@ func TestLimitEventRate(t *testing.T) {
 		t.Fatalf("logged %d times", n)
 	}
 }
+
+// A client-chosen string in a log line (here a namespace name) cannot forge
+// another line: the handler quotes it.
+func TestLogLinesCannotBeForged(t *testing.T) {
+	_, logs, hs := limitServer(t, socketio.Limits{MaxNamespaces: 1})
+	c := dialWS(t, hs)
+	c.Connect("/", "")
+	c.Send(`40/x" level=ERROR msg="forged,`)
+	c.Read() // CONNECT_ERROR
+	logs.mu.Lock()
+	text := logs.buf.String()
+	logs.mu.Unlock()
+	if strings.Count(text, "\n") != 1 || strings.Contains(text, `msg="forged`) {
+		t.Fatalf("log lines:\n%s", text)
+	}
+}

@@ -182,6 +182,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		"event for another nsp":      {"40", `42/other,["x"]`},
 		"unknown socket.io type":     {"40", `49`},
 		"connect with array payload": {`40[1]`},
+		"json nested too deep":       {"40", `42["x",` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `]`},
+		"json cut short":             {"40", `42["x",{"a":[1,2`},
 	}
 	for name, frames := range cases {
 		t.Run(name, func(t *testing.T) {
