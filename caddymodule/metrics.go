@@ -65,7 +65,8 @@ func newEngineCollector() *engineCollector {
 		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin), by hub."),
 		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
 			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
-				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected).",
+				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected), "+
+				"hook_queue (hook events dropped: hook_queue_size or hook_max_queued).",
 			[]string{"hub", "limit"}, nil),
 	}
 }
@@ -81,6 +82,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		sessions float64
 		counters engineCounters
 		limits   socketio.LimitStats
+		hookDrop uint64
 	}
 	byHub := make(map[string]*sums)
 	var order []string
@@ -102,6 +104,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		s.limits.Rooms += l.Rooms
 		s.limits.Attachments += l.Attachments
 		s.limits.EventRate += l.EventRate
+		if hb.dispatcher != nil {
+			s.hookDrop += hb.dispatcher.Stats().Dropped
+		}
 		return true
 	})
 	for _, name := range order {
@@ -123,7 +128,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			{"connections", s.counters.RefusedFull}, {"payload", s.counters.TooLarge},
 			{"send_queue", s.counters.SlowClosed}, {"namespaces", s.limits.Namespaces},
 			{"rooms", s.limits.Rooms}, {"attachments", s.limits.Attachments},
-			{"event_rate", s.limits.EventRate},
+			{"event_rate", s.limits.EventRate}, {"hook_queue", s.hookDrop},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(hit.n), name, hit.limit)
 		}
