@@ -70,6 +70,7 @@ func TestTooLargeCountedAndLoggedOnce(t *testing.T) {
 	writeWS(t, c, websocket.TextMessage, "4"+strings.Repeat("x", 100))
 	expectWSClosed(t, c)
 	eventually(t, "4 hits", func() bool { return e.srv.Stats().TooLarge == 4 })
+	eventually(t, "2 log lines", func() bool { return strings.Count(e.logs.String(), "message over max_payload") == 2 })
 	if n := strings.Count(e.logs.String(), "message over max_payload"); n != 2 {
 		t.Fatalf("logged %d times, want once per session (2)", n)
 	}

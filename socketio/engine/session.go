@@ -361,7 +361,7 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 		probe.nc.Close()
 	}
 	if closeConn != nil {
-		closeConn.nc.Close()
+		closeConn.abort()
 	}
 	if startWriter {
 		go s.writeLoop()

@@ -27,6 +27,10 @@ var closeNormal = []byte{0x80 | opClose, 2, 0x03, 0xe8}
 // closeWriteTimeout bounds writing a close frame or a probe reply.
 const closeWriteTimeout = 2 * time.Second
 
+// closeLinger bounds how long a closed websocket keeps reading (and
+// discarding) what the client still sends, waiting for it to close.
+const closeLinger = 2 * time.Second
+
 // wsConn is one websocket connection. gorilla reads (frames, masking,
 // control frames, read limit); we write.
 //
@@ -47,6 +51,19 @@ type wsConn struct {
 	// vectored: net.Buffers.WriteTo on nc is one writev under the write lock,
 	// so big payloads can be written without copying and still atomically.
 	vectored bool
+	// ended is closed once the session's writer is done with the
+	// connection (close frame sent, or the connection aborted); the reader
+	// waits for it before closing, so a close frame is not cut off.
+	ended     chan struct{}
+	endedOnce sync.Once
+}
+
+func (c *wsConn) end() { c.endedOnce.Do(func() { close(c.ended) }) }
+
+// abort drops the TCP connection at once (broken or too slow a client).
+func (c *wsConn) abort() {
+	c.nc.Close()
+	c.end()
 }
 
 // hijackWriter lets gorilla hijack through wrappers that only offer Unwrap
@@ -71,7 +88,7 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	}
 	conn.SetReadLimit(srv.cfg.MaxPayload)
 	nc := conn.NetConn()
-	c := &wsConn{conn: conn, nc: nc, b64: b64}
+	c := &wsConn{conn: conn, nc: nc, b64: b64, ended: make(chan struct{})}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -95,6 +112,37 @@ func (c *wsConn) closeNow() {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_, _ = c.nc.Write(closeNormal)
 	c.nc.Close()
+}
+
+// closeGracefully sends a close frame after everything queued and ends our
+// side of the TCP connection (FIN), leaving the socket open for the reader
+// to drain until the client closes or closeLinger passes; the reader then
+// closes it. Closing at once would make the kernel answer the client's
+// unread data (say, a flood of events in flight) with RST, and the client
+// would lose the frames just written: a DISCONNECT, the close frame. Only for
+// the connection's single writer.
+func (c *wsConn) closeGracefully() {
+	defer c.end()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+	_, err := c.nc.Write(closeNormal)
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if err != nil || !ok || cw.CloseWrite() != nil {
+		c.nc.Close()
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeLinger))
+}
+
+// drain reads and discards until the connection fails: the client closed,
+// the writer's closeGracefully deadline passed, or the writer closed it.
+// The fallback deadline covers a writer still flushing a slow client.
+func (c *wsConn) drain(writeTimeout time.Duration) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(writeTimeout + closeWriteTimeout + closeLinger))
+	for i := 0; i < 1<<20; i++ { // bounded by the deadline; the count is a backstop
+		if _, _, err := c.conn.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 func appendFrameHeader(b []byte, op byte, n int) []byte {
@@ -251,7 +299,7 @@ func (s *Session) writeLoop() {
 			s.closeFrame = false
 			s.mu.Unlock()
 			if sendClose {
-				ws.closeNow()
+				ws.closeGracefully()
 			}
 			return
 		}
@@ -273,7 +321,7 @@ func (s *Session) writeLoop() {
 		if err != nil {
 			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
 			s.close(ReasonTransportError, false)
-			ws.nc.Close()
+			ws.abort()
 			return
 		}
 	}
@@ -284,6 +332,20 @@ func (s *Session) writeLoop() {
 // a polling session (§1.8); it becomes the session's transport on "5".
 func (s *Session) readLoop(c *wsConn, probing bool) {
 	active := !probing
+	// Every way out of this loop ends the connection; closing it here also
+	// ends a closeGracefully linger. An active connection first lets the
+	// writer finish (flush, close frame), within the bounds of its writes.
+	defer func() {
+		if active {
+			t := time.NewTimer(s.srv.cfg.WriteTimeout + closeWriteTimeout)
+			select {
+			case <-c.ended:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		c.nc.Close()
+	}()
 	c.conn.SetCloseHandler(func(int, string) error { return nil }) // our writer answers
 	c.conn.SetPingHandler(func(data string) error {
 		if !active {
@@ -329,7 +391,11 @@ func (s *Session) readLoop(c *wsConn, probing bool) {
 		}
 		if active {
 			if !s.receive(p) {
-				return // the writer closes c
+				// Closed: the writer flushes what is queued and sends the
+				// close frame; keep reading so that the client's data in
+				// flight does not turn our close into a reset.
+				c.drain(s.srv.cfg.WriteTimeout)
+				return
 			}
 			continue
 		}
