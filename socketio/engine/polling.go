@@ -71,13 +71,16 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.writePayload(w, p.pkts)
 }
 
-// writePayload writes the 200 answer of a GET: head (the handshake's open
-// packet, or nil) then pkts, joined by 0x1e.
+// writePayload writes the 200 answer of a GET with pkts, which it then
+// hands back to the send-queue pools (pkts must not be used afterwards).
 func (s *Session) writePayload(w http.ResponseWriter, pkts []packet) {
 	s.srv.counters.sent(pkts)
 	writePayload(w, nil, pkts)
+	putQueue(pkts)
 }
 
+// writePayload writes the 200 answer of a GET: head (the handshake's open
+// packet, or nil) then pkts, joined by 0x1e.
 func writePayload(w http.ResponseWriter, head []byte, pkts []packet) {
 	n := len(head) + payloadLen(pkts)
 	if len(head) > 0 && len(pkts) > 0 {

@@ -425,6 +425,7 @@ func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request,
 		srv.forget(s)
 	}
 	writePayload(w, srv.openPacket(s.id, Polling), pkts)
+	putQueue(pkts)
 }
 
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request, q url.Values) {
@@ -462,7 +463,7 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 	start := s.flushLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	s.readLoop(c, false)
 }

@@ -34,10 +34,6 @@ type Message struct {
 // for the GET that carries its close packet (Node: 30 s). A variable for tests.
 var pollCloseTimeout = 30 * time.Second
 
-// maxSpareQueue: a drained queue slice up to this capacity is kept for reuse
-// by the websocket writer; bigger ones go to the GC so idle sessions stay small.
-const maxSpareQueue = 32
-
 // Session is one Engine.IO connection (a sid), over polling, websocket, or
 // polling upgraded to websocket.
 //
@@ -68,10 +64,11 @@ type Session struct {
 	overflowed     bool
 	tooLargeLogged bool
 
-	transport  Transport
+	transport Transport
+	// queue is a pooled buffer (sendqueue.go), nil while nothing is queued;
+	// the writer or the GET that takes it hands it back once written.
 	queue      []packet
 	queueBytes int64
-	spare      []packet
 
 	// polling
 	poll       *pollWait   // the pending GET, if any; queue is empty while it is set
@@ -160,7 +157,7 @@ func (s *Session) Send(msgs ...Message) error {
 	start := s.flushLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	return nil
 }
@@ -184,7 +181,7 @@ func (s *Session) SendVolatile(msgs ...Message) bool {
 	}
 	s.appendLocked(msgs, n)
 	if s.flushLocked() {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	return true
 }
@@ -198,9 +195,7 @@ func msgBytes(msgs []Message) int64 {
 }
 
 func (s *Session) appendLocked(msgs []Message, n int64) {
-	if s.queue == nil && s.spare != nil {
-		s.queue, s.spare = s.spare, nil
-	}
+	s.reserveLocked(len(msgs))
 	for _, m := range msgs {
 		s.queue = append(s.queue, packet{typ: packetMessage, data: m.Data, binary: m.Binary})
 	}
@@ -210,9 +205,7 @@ func (s *Session) appendLocked(msgs []Message, n int64) {
 // enqueueLocked queues a control packet (ping, websocket pong); these are
 // tiny and not subject to the queue limits.
 func (s *Session) enqueueLocked(p packet) bool {
-	if s.queue == nil && s.spare != nil {
-		s.queue, s.spare = s.spare, nil
-	}
+	s.reserveLocked(1)
 	s.queue = append(s.queue, p)
 	return s.flushLocked()
 }
@@ -245,12 +238,10 @@ func (s *Session) takeQueueLocked() []packet {
 	return q
 }
 
-// recycleLocked keeps a small drained queue slice for reuse.
+// recycleLocked hands a written queue back to the pools (it also drops the
+// references to message data). The session keeps nothing: see sendqueue.go.
 func (s *Session) recycleLocked(q []packet) {
-	clear(q) // drop references to message data
-	if s.spare == nil && cap(q) <= maxSpareQueue {
-		s.spare = q[:0]
-	}
+	putQueue(q)
 }
 
 func (s *Session) completePollLocked(pkts []packet) {
@@ -288,6 +279,7 @@ func (s *Session) endLinger() {
 			s.linger.Stop()
 			s.linger = nil
 		}
+		putQueue(s.queue)
 		s.queue, s.queueBytes = nil, 0
 	}
 	s.mu.Unlock()
@@ -310,7 +302,7 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 	s.stopTimersLocked()
 	graceful := reason == ReasonForcedClose
 	if !graceful {
-		clear(s.queue)
+		putQueue(s.queue)
 		s.queue, s.queueBytes = nil, 0
 	}
 	probe := s.probe
@@ -364,7 +356,7 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 		closeConn.abort()
 	}
 	if startWriter {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	s.srv.log.Debug("engine session closed", "sid", s.id, "reason", string(reason))
 	if callOnClose && h != nil {
@@ -508,7 +500,7 @@ func (s *Session) onHeartbeat(gen uint64) {
 	start := s.enqueueLocked(packet{typ: packetPing})
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 

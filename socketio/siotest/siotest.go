@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,31 +112,38 @@ func (c *Client) WriteText(tb testing.TB, s string) {
 
 // FanOut calls emit b.N times; each call must send one frame of frameLen
 // bytes (header included) to every client. It waits until every client read
-// them all and reports deliveries/s. Use a ping interval longer than the
+// them all and reports deliveries/s and allocs/recipient (every allocation
+// of the process during the loop, divided by b.N × len(clients); the readers
+// allocate nothing once started). Use a ping interval longer than the
 // benchmark so that no ping frame is counted.
 func FanOut(b *testing.B, clients []*Client, frameLen int, emit func() error) {
 	b.Helper()
 	want := int64(b.N) * int64(frameLen)
 	var received atomic.Int64
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
+		ready.Add(1)
+		buf := make([]byte, 32<<10)
+		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
 		go func(c *Client) {
 			defer wg.Done()
-			buf := make([]byte, 32<<10)
 			var got int64
-			_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			ready.Done()
 			for got < want {
 				m, err := c.R.Read(buf)
 				if err != nil {
-					return
+					break
 				}
 				got += int64(m)
 			}
 			received.Add(got)
 		}(c)
 	}
+	ready.Wait()
 	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
@@ -146,8 +154,11 @@ func FanOut(b *testing.B, clients []*Client, frameLen int, emit func() error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	runtime.ReadMemStats(&after)
 	if got := received.Load(); got != want*int64(len(clients)) {
 		b.Fatalf("clients read %d bytes, want %d", got, want*int64(len(clients)))
 	}
-	b.ReportMetric(float64(len(clients)*b.N)/elapsed.Seconds(), "deliveries/s")
+	recipients := float64(len(clients)) * float64(b.N)
+	b.ReportMetric(recipients/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/recipients, "allocs/recipient")
 }

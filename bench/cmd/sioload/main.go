@@ -53,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 100, "connects in progress at once while opening connections")
 	flag.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 15*time.Second, "one full connect")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "idle: wait after the last connect before reading the RSS")
+	flag.DurationVar(&cfg.Hold, "hold", 0, "idle: then hold the connections this long, failing if any drops (0: close at once)")
 	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Second, "fanout: wait for late deliveries")
 	hard := flag.Duration("timeout", 0, "hard limit for the whole run (0: computed from the phases)")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
@@ -95,7 +96,7 @@ func main() {
 	limit := *hard
 	if limit <= 0 {
 		setup := time.Duration(cfg.N/50)*time.Millisecond + 60*time.Second
-		limit = setup + cfg.Warmup + cfg.Duration + cfg.LatencyDuration + 2*cfg.DrainTimeout + cfg.Settle + 30*time.Second
+		limit = setup + cfg.Warmup + cfg.Duration + cfg.LatencyDuration + 2*cfg.DrainTimeout + cfg.Settle + cfg.Hold + 30*time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()

@@ -37,6 +37,7 @@ type Client struct {
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 	Buf          []byte // scratch space for building frames
+	pings        atomic.Uint32
 }
 
 type openPacket struct {
@@ -134,6 +135,7 @@ func (c *Client) Next() ([]byte, error) {
 			return nil, err
 		}
 		if op == opText && len(frame) > 0 && frame[0] == eioPing {
+			c.pings.Add(1)
 			if err := c.ws.write(opText, pongFrame); err != nil {
 				return nil, err
 			}
@@ -142,6 +144,9 @@ func (c *Client) Next() ([]byte, error) {
 		return frame, nil
 	}
 }
+
+// Pings is the number of Engine.IO pings received (and answered) so far.
+func (c *Client) Pings() uint32 { return c.pings.Load() }
 
 // Send writes one text frame.
 func (c *Client) Send(frame []byte) error { return c.ws.write(opText, frame) }

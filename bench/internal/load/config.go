@@ -33,6 +33,7 @@ type Config struct {
 	ConnectConcurrency int           // connects in progress at once while ramping up
 	ConnectTimeout     time.Duration // one full connect
 	Settle             time.Duration // idle: wait before reading the RSS
+	Hold               time.Duration // idle: then keep the connections open this long, counting drops and pings
 	DrainTimeout       time.Duration // fanout: wait for late deliveries
 
 	Log io.Writer // progress lines; nil: discarded
@@ -164,12 +165,27 @@ func (p *pool) closeAll(timeout time.Duration) {
 
 // readLoop reads and drops frames until the connection ends (pings are
 // answered by Next). It keeps idle connections and publishers alive.
-func readLoop(c *Client) {
+func readLoop(c *Client) { _ = readUntilError(c) }
+
+// readUntilError is readLoop returning the error that ended it.
+func readUntilError(c *Client) error {
 	for {
 		if _, err := c.Next(); err != nil {
-			return
+			return err
 		}
 	}
+}
+
+// pings is the number of Engine.IO pings the open clients received so far.
+// Call after waitReady returned nil.
+func (p *pool) pings() int64 {
+	var n int64
+	for _, c := range p.clients {
+		if c != nil {
+			n += int64(c.Pings())
+		}
+	}
+	return n
 }
 
 // sleepUntil sleeps until t or ctx ends; false means ctx ended.

@@ -34,6 +34,12 @@ func Human(r *Result) string {
 			fmt.Fprintf(&b, ", RSS %d → %d KB, %.1f KB/conn",
 				int64(g("rss_before_kb")), int64(g("rss_after_kb")), g("kb_per_conn"))
 		}
+		if r.Get("open_s") != nil {
+			fmt.Fprintf(&b, ", opened in %.1f s", g("open_s"))
+		}
+		if r.Get("hold_s") != nil {
+			fmt.Fprintf(&b, ", held %.0f s: %d dropped, %.2f pings/conn", g("hold_s"), int64(g("dropped")), g("pings_per_conn"))
+		}
 	case "probe":
 		if ok, _ := r.Get("ok").(bool); ok {
 			b.WriteString(" ok")
