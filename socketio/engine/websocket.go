@@ -58,7 +58,13 @@ type wsConn struct {
 	endedOnce sync.Once
 }
 
-func (c *wsConn) end() { c.endedOnce.Do(func() { close(c.ended) }) }
+func (c *wsConn) end() {
+	c.endedOnce.Do(func() {
+		if c.ended != nil { // nil in tests that build a bare wsConn
+			close(c.ended)
+		}
+	})
+}
 
 // abort drops the TCP connection at once (broken or too slow a client).
 func (c *wsConn) abort() {
