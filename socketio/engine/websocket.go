@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -352,9 +353,14 @@ func (s *Session) readLoop(c *wsConn, probing bool) {
 	}
 }
 
+// readErrorReason: a peer that closed or reset its connection is a
+// "transport close" (Node reports a reset websocket the same way: ws only
+// destroys the socket and emits close); other read failures are a
+// "transport error".
 func readErrorReason(err error) Reason {
 	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) {
 		return ReasonTransportClose
 	}
 	return ReasonTransportError
