@@ -273,7 +273,7 @@ func (s *Session) writeLoop() {
 		s.mu.Unlock()
 		if err != nil {
 			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
-			s.close(ReasonTransportError, false)
+			s.close(writeErrorReason(err), false)
 			ws.nc.Close()
 			return
 		}
@@ -351,6 +351,17 @@ func (s *Session) readLoop(c *wsConn, probing bool) {
 			return
 		}
 	}
+}
+
+// writeErrorReason: a write that fails because the peer reset the
+// connection is a "transport close", like a read that sees the reset (which
+// of the two notices first is a race); a timeout (a slow client) or another
+// failure is a "transport error".
+func writeErrorReason(err error) Reason {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
 }
 
 // readErrorReason: a peer that closed or reset its connection is a

@@ -684,3 +684,19 @@ func TestReadErrorReason(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteErrorReason(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want Reason
+	}{
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, ReasonTransportClose},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}, ReasonTransportClose},
+		{os.ErrDeadlineExceeded, ReasonTransportError},
+		{net.ErrClosed, ReasonTransportError},
+	} {
+		if got := writeErrorReason(c.err); got != c.want {
+			t.Errorf("writeErrorReason(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
