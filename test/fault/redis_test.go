@@ -103,9 +103,9 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 			rwg.Add(1)
 			go func() {
 				defer rwg.Done()
-				ends := 0
+				var ended [2]bool
 				r.err = func() error {
-					for ends < 2 {
+					for !ended[0] || !ended[1] {
 						f, err := c.Next(60 * time.Second)
 						if err != nil {
 							return err
@@ -115,7 +115,7 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 							return fmt.Errorf("unexpected frame %.100q", f)
 						}
 						if seq == -1 {
-							ends++
+							ended[from] = true
 							continue
 						}
 						r.mu.Lock()
@@ -218,11 +218,12 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // traffic after the recovery
 	}
 	stopBroadcasts()
-	for _, n := range nodes {
-		_ = n.srv.Of("/").To("room").Emit("tick", 0, -1)
-		_ = n.srv.Of("/").To("room").Emit("tick", 1, -1)
+	// Each node's end marker follows its ticks, through Redis too.
+	for ni, n := range nodes {
+		if err := n.srv.Of("/").To("room").Emit("tick", ni, -1); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// The end markers cross Redis too; wait for everyone.
 	waitDone(t, &rwg, 30*time.Second, "receivers")
 
 	final := [2]int{int(seqs[0].Load()), int(seqs[1].Load())}
