@@ -66,7 +66,8 @@ func (c *client) call(nsp string, id int, event string, wait time.Duration, args
 // webhook while the app is (a) down, (b) slow (10 s a request, hook
 // timeout 500ms), (c) answering garbage; the baseline is the same load on
 // a healthy app. Pass: probe sockets on a namespace answered by a native
-// ack rule keep their p99 within max(3x, +100ms) of the baseline p99 and
+// ack rule keep their p99 within max(3x, +100ms; +200ms under race) of the
+// baseline p99 and
 // never miss an answer; every event gets exactly the documented ack
 // (docs/webhooks.md, "Failures"); the caddy_socketio_hook_* counters grow
 // by exactly the number of requests, errors and timeouts expected; after
@@ -74,10 +75,13 @@ func (c *client) call(nsp string, id int, event string, wait time.Duration, args
 func TestHookUpstreamFaults(t *testing.T) {
 	var (
 		nClients = size(20, 100, 300)
-		phaseDur = size(2*time.Second, 4*time.Second, 30*time.Second)
-		pace     = 200 * time.Millisecond // one event per client at most every pace
-		nProbes  = 4
-		hub      = "fault-hooks"
+		phaseDur = size(3*time.Second, 6*time.Second, 30*time.Second)
+		// See the bound below; wider under the race detector, where the
+		// other packages of `go test -race ./...` share the machine.
+		slack   = size(200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond)
+		pace    = 200 * time.Millisecond // one event per client at most every pace
+		nProbes = 4
+		hub     = "fault-hooks"
 	)
 	okApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -342,7 +346,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 	// +100ms rather than +50ms: the apps run in this process, and the
 	// garbage one (a 256 KiB body per "huge" event, a new connection after
 	// each) costs more CPU than the healthy one, on two shared cores.
-	bound := latencyBound(bp99, 100*time.Millisecond)
+	bound := latencyBound(bp99, slack)
 	t.Logf("probe ack latency with a healthy app: %d samples, p50 %v p99 %v (bound under faults %v)",
 		len(base), percentile(base, 50), bp99, bound)
 	for pi := 1; pi < len(phases); pi++ {

@@ -58,19 +58,32 @@ func setRcvBuf(n int) func(network, address string, c syscall.RawConn) error {
 // TestSlowConsumer: 1,000 websocket clients in one room get 10 timestamped
 // broadcasts a second; after a baseline phase one more client in the room
 // stops reading. Pass: the others' p99 delivery latency in the slow phase
-// stays within max(3x, +50ms) of the baseline p99, none of them loses,
-// duplicates or reorders a broadcast, the slow client is disconnected with
-// the logged reason within a bound, and the heap stays within 8 MiB of its
-// baseline maximum (the slow client can pin at most SendQueueLen messages).
+// stays within max(3x, +50ms; +150ms under race) of the baseline p99, none
+// of them loses, duplicates or reorders a broadcast, the slow client is
+// disconnected with the logged reason within a bound, and the heap stays
+// within 8 MiB of its baseline maximum (the slow client can pin at most
+// SendQueueLen messages of about 1 KiB; the rest is GC noise).
 func TestSlowConsumer(t *testing.T) {
 	var (
-		nClients  = size(100, 1000, 5000)
-		baseline  = size(4*time.Second, 8*time.Second, 60*time.Second)
-		after     = size(2*time.Second, 3*time.Second, 60*time.Second)
+		nClients = size(100, 1000, 5000)
+		// Phases of over 100 broadcasts each, so that one broadcast delayed
+		// by a hiccup of the machine (every client's sample of it at once)
+		// stays under 1% of the samples and cannot set the p99 alone.
+		baseline = size(10*time.Second, 15*time.Second, 60*time.Second)
+		after    = size(6*time.Second, 10*time.Second, 60*time.Second)
+		// Under the race detector this package runs next to the others of
+		// `go test -race ./...` on a busy machine: the slack is wider there,
+		// still far below what a stalled broadcast (the write timeout, 10 s)
+		// would cost.
+		slack     = size(150*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond)
 		rate      = 100 * time.Millisecond // 10 broadcasts/s
 		queueLen  = 32
 		padLen    = 1024
 		warmup    = 5 // first broadcasts, not measured
+		// The slow client is expected out after about 5.5 s: the kernel
+		// buffers (8 KiB send, 4 KiB receive, doubled by Linux) fill in
+		// about 2 s at 10 KiB/s, then SendQueueLen messages queue up in
+		// 3.2 s and the next one overflows. 30 s is over 5x that.
 		discBound = 30 * time.Second
 	)
 	capture := &logCapture{}
@@ -272,7 +285,7 @@ func TestSlowConsumer(t *testing.T) {
 
 	base, slow = sortedCopy(base), sortedCopy(slow)
 	bp99, sp99 := percentile(base, 99), percentile(slow, 99)
-	bound := latencyBound(bp99, 50*time.Millisecond)
+	bound := latencyBound(bp99, slack)
 	t.Logf("%d clients, %d broadcasts (baseline %d, slow phase %d, slow client cut at %d)",
 		nClients, endSeq, stopSeq-warmup, endSeq-stopSeq, discSeq)
 	t.Logf("latency baseline p50 %v p99 %v max %v; slow phase p50 %v p99 %v max %v; bound %v",
