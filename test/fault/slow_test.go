@@ -75,11 +75,11 @@ func TestSlowConsumer(t *testing.T) {
 		// `go test -race ./...` on a busy machine: the slack is wider there,
 		// still far below what a stalled broadcast (the write timeout, 10 s)
 		// would cost.
-		slack     = size(150*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond)
-		rate      = 100 * time.Millisecond // 10 broadcasts/s
-		queueLen  = 32
-		padLen    = 1024
-		warmup    = 5 // first broadcasts, not measured
+		slack    = size(150*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond)
+		rate     = 100 * time.Millisecond // 10 broadcasts/s
+		queueLen = 32
+		padLen   = 1024
+		warmup   = 5 // first broadcasts, not measured
 		// The slow client is expected out after about 5.5 s: the kernel
 		// buffers (8 KiB send, 4 KiB receive, doubled by Linux) fill in
 		// about 2 s at 10 KiB/s, then SendQueueLen messages queue up in
