@@ -127,14 +127,13 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 			}()
 		}
 	}
-	for ni, n := range nodes {
+	for _, n := range nodes {
 		eventually(t, "cluster sees every client", 10*time.Second, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			socks, err := n.srv.Of("/").FetchSockets(ctx)
 			return err == nil && len(socks) == 2*perNode
 		})
-		_ = ni
 	}
 	goroutines := settledGoroutines()
 
@@ -169,8 +168,8 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 	}
 	defer stopBroadcasts()
 
-	// latestFrom returns, for each client, the last tick it got from the
-	// other node.
+	// lastRemote is the last tick client r of node ni got from the other
+	// node (-1: none).
 	lastRemote := func(ni int, r *recv) int {
 		r.mu.Lock()
 		defer r.mu.Unlock()
