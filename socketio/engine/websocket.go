@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -326,7 +327,7 @@ func (s *Session) writeLoop() {
 		s.mu.Unlock()
 		if err != nil {
 			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
-			s.close(ReasonTransportError, false)
+			s.close(writeErrorReason(err), false)
 			ws.abort()
 			return
 		}
@@ -427,9 +428,25 @@ func (s *Session) readLoop(c *wsConn, probing bool) {
 	}
 }
 
+// writeErrorReason: a write that fails because the peer reset the
+// connection is a "transport close", like a read that sees the reset (which
+// of the two notices first is a race); a timeout (a slow client) or another
+// failure is a "transport error".
+func writeErrorReason(err error) Reason {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
+}
+
+// readErrorReason: a peer that closed or reset its connection is a
+// "transport close" (Node reports a reset websocket the same way: ws only
+// destroys the socket and emits close); other read failures are a
+// "transport error".
 func readErrorReason(err error) Reason {
 	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) {
 		return ReasonTransportClose
 	}
 	return ReasonTransportError

@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -657,6 +660,43 @@ func TestLargeFrames(t *testing.T) {
 			if mt != wantType || got != want {
 				t.Fatalf("b64=%q len %d binary %v: got type %d len %d", b64, len(m.Data), m.Binary, mt, len(got))
 			}
+		}
+	}
+}
+
+// A reset connection is a closed transport, as in Node; a read timeout or
+// another failure is a transport error.
+func TestReadErrorReason(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, c := range []struct {
+		err  error
+		want Reason
+	}{
+		{io.EOF, ReasonTransportClose},
+		{io.ErrUnexpectedEOF, ReasonTransportClose},
+		{&websocket.CloseError{Code: 1000}, ReasonTransportClose},
+		{reset, ReasonTransportClose},
+		{os.ErrDeadlineExceeded, ReasonTransportError},
+		{errors.New("boom"), ReasonTransportError},
+	} {
+		if got := readErrorReason(c.err); got != c.want {
+			t.Errorf("readErrorReason(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func TestWriteErrorReason(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want Reason
+	}{
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, ReasonTransportClose},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}, ReasonTransportClose},
+		{os.ErrDeadlineExceeded, ReasonTransportError},
+		{net.ErrClosed, ReasonTransportError},
+	} {
+		if got := writeErrorReason(c.err); got != c.want {
+			t.Errorf("writeErrorReason(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -24,75 +26,137 @@ type Client struct {
 	Conn net.Conn
 	// R buffers reads; set it to nil to measure idle memory without it.
 	R *bufio.Reader
+	// SocketID is the id the server gave the socket in its CONNECT reply.
+	SocketID string
 }
 
 // Dial opens a websocket Engine.IO session at addr (host:port) under path
 // (such as "/socket.io/") and connects it to "/".
 func Dial(tb testing.TB, addr, path string) *Client {
 	tb.Helper()
-	conn, err := net.Dial("tcp", addr)
+	c, err := Open(nil, addr, path)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return c
+}
+
+// Open is Dial for code that cannot call tb.Fatal (many dialing
+// goroutines): it returns errors instead. d dials (nil: a zero
+// net.Dialer), so that callers can choose the local address or set socket
+// options; each step of the handshake is bounded by 10 s.
+func Open(d *net.Dialer, addr, path string) (*Client, error) {
+	if d == nil {
+		d = &net.Dialer{Timeout: 10 * time.Second}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := handshake(conn, addr, path)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func handshake(conn net.Conn, addr, path string) (*Client, error) {
+	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	var key [16]byte
 	_, _ = rand.Read(key[:])
 	req := "GET " + path + "?EIO=4&transport=websocket HTTP/1.1\r\nHost: " + addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
 		base64.StdEncoding.EncodeToString(key[:]) + "\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	c := &Client{Conn: conn, R: bufio.NewReaderSize(conn, 512)}
 	status, err := c.R.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 101 ") {
-		tb.Fatalf("upgrade: %q %v", status, err)
+		return nil, fmt.Errorf("upgrade: %q %v", status, err)
 	}
-	for i := 0; i < 100; i++ {
+	for i := 0; ; i++ {
+		if i == 100 {
+			return nil, errors.New("upgrade: too many header lines")
+		}
 		line, err := c.R.ReadString('\n')
 		if err != nil {
-			tb.Fatal(err)
+			return nil, fmt.Errorf("upgrade headers: %w", err)
 		}
 		if line == "\r\n" {
 			break
 		}
 	}
-	if open := c.ReadFrame(tb); !strings.HasPrefix(open, "0{") {
-		tb.Fatalf("open %q", open)
+	open, err := c.Next(10 * time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("open packet: %w", err)
 	}
-	c.WriteText(tb, "40")
-	if reply := c.ReadFrame(tb); !strings.HasPrefix(reply, "40{") {
-		tb.Fatalf("connect %q", reply)
+	if !strings.HasPrefix(open, "0{") {
+		return nil, fmt.Errorf("open %q", open)
 	}
-	return c
+	if err := c.Write("40"); err != nil {
+		return nil, err
+	}
+	reply, err := c.Next(10 * time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("connect reply: %w", err)
+	}
+	const prefix = `40{"sid":"`
+	if !strings.HasPrefix(reply, prefix) || len(reply) < len(prefix)+20 {
+		return nil, fmt.Errorf("connect %q", reply)
+	}
+	c.SocketID = reply[len(prefix) : len(prefix)+20]
+	_ = conn.SetDeadline(time.Time{})
+	return c, nil
 }
 
 // ReadFrame reads one server frame and returns its payload.
 func (c *Client) ReadFrame(tb testing.TB) string {
 	tb.Helper()
-	_ = c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := c.Next(10 * time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// Next reads one server frame within timeout (0: no deadline) and returns
+// its payload. Frames over 1 MiB are refused.
+func (c *Client) Next(timeout time.Duration) (string, error) {
+	var dl time.Time
+	if timeout > 0 {
+		dl = time.Now().Add(timeout)
+	}
+	_ = c.Conn.SetReadDeadline(dl)
 	var h [2]byte
 	if _, err := io.ReadFull(c.R, h[:]); err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var l [2]byte
-		_, _ = io.ReadFull(c.R, l[:])
+		if _, err := io.ReadFull(c.R, l[:]); err != nil {
+			return "", err
+		}
 		n = uint64(binary.BigEndian.Uint16(l[:]))
 	case 127:
 		var l [8]byte
-		_, _ = io.ReadFull(c.R, l[:])
+		if _, err := io.ReadFull(c.R, l[:]); err != nil {
+			return "", err
+		}
 		n = binary.BigEndian.Uint64(l[:])
 	}
 	if n > 1<<20 {
-		tb.Fatalf("frame of %d bytes", n)
+		return "", fmt.Errorf("frame of %d bytes", n)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(c.R, buf); err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
-	return string(buf)
+	return string(buf), nil
 }
 
 // WriteText sends a masked text frame (payloads under 126 bytes).
@@ -101,13 +165,30 @@ func (c *Client) WriteText(tb testing.TB, s string) {
 	if len(s) >= 126 {
 		tb.Fatalf("frame too long for WriteText: %d bytes", len(s))
 	}
-	frame := []byte{0x81, 0x80 | byte(len(s)), 1, 2, 3, 4}
-	for i := 0; i < len(s); i++ {
-		frame = append(frame, s[i]^frame[2+i%4])
-	}
-	if _, err := c.Conn.Write(frame); err != nil {
+	if err := c.Write(s); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// Write sends a masked text frame of up to 64 KiB. Not safe for
+// concurrent use.
+func (c *Client) Write(s string) error {
+	if len(s) > 0xffff {
+		return fmt.Errorf("frame of %d bytes too long", len(s))
+	}
+	frame := make([]byte, 0, 8+len(s))
+	if len(s) < 126 {
+		frame = append(frame, 0x81, 0x80|byte(len(s)))
+	} else {
+		frame = append(frame, 0x81, 0x80|126, byte(len(s)>>8), byte(len(s)))
+	}
+	mask := [4]byte{1, 2, 3, 4}
+	frame = append(frame, mask[:]...)
+	for i := 0; i < len(s); i++ {
+		frame = append(frame, s[i]^mask[i%4])
+	}
+	_, err := c.Conn.Write(frame)
+	return err
 }
 
 // FanOut calls emit b.N times; each call must send one frame of frameLen
