@@ -4,9 +4,9 @@ FUZZTIME ?= 30s
 BIN      := $(CURDIR)/.bin
 GO       ?= go
 
-.PHONY: test deps unit fuzz interop redis e2e bench-smoke build clean
+.PHONY: test deps unit fuzz fault soak interop redis e2e bench-smoke build clean
 
-test: deps unit fuzz interop redis e2e bench-smoke
+test: deps unit fuzz fault interop redis e2e bench-smoke
 
 # Installs what the tests need when it is missing: Node packages from the
 # committed lockfiles, and Debian's chromium (only when running as root).
@@ -25,6 +25,20 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# Faults at full size, one package at a time so that timings are not
+# shared with other tests: a slow consumer among 1,000 clients, 10,000
+# connects at once, a webhook app down/slow/garbage, caddy reload once a
+# second for 30 s, abrupt client death, Redis restarts (test/fault). The
+# race run in `unit` covers them at reduced size.
+fault:
+	$(GO) test -count=1 -p 1 -timeout 15m ./test/fault/
+
+# The same at soak size (about 15 minutes), and 100,000 connect/disconnect
+# cycles for the leak check. Not part of `make test`.
+soak:
+	FAULT_SOAK=1 $(GO) test -count=1 -p 1 -timeout 60m -v ./test/fault/
+	$(GO) test -count=1 -run NoLeak -timeout 30m ./socketio/ -cycles 100000
 
 build:
 	@mkdir -p $(BIN)
