@@ -1,7 +1,6 @@
 package socketio_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
@@ -11,29 +10,12 @@ import (
 	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
-// logBuffer collects log lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) count(substr string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), substr)
-}
-
-func limitServer(t *testing.T, l socketio.Limits) (*socketio.Server, *logBuffer, *httptest.Server) {
+func limitServer(t *testing.T, l socketio.Limits) (*socketio.Server, *siotest.LogBuffer, *httptest.Server) {
 	t.Helper()
-	logs := new(logBuffer)
+	logs := new(siotest.LogBuffer)
 	srv, hs := newTestServer(t, &socketio.Options{
 		Limits: l,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
@@ -60,7 +42,7 @@ func TestLimitNamespaces(t *testing.T) {
 	if st := srv.LimitStats(); st.Namespaces != 2 {
 		t.Fatalf("namespaces hits %d, want 2", st.Namespaces)
 	}
-	if n := logs.count("too many namespaces"); n != 1 {
+	if n := logs.Count("too many namespaces"); n != 1 {
 		t.Fatalf("logged %d times, want once per connection", n)
 	}
 }
@@ -90,7 +72,7 @@ func TestLimitRoomsPerSocket(t *testing.T) {
 	if st := srv.LimitStats(); st.Rooms != 2 {
 		t.Fatalf("rooms hits %d, want 2", st.Rooms)
 	}
-	if n := logs.count("too many rooms"); n != 1 {
+	if n := logs.Count("too many rooms"); n != 1 {
 		t.Fatalf("logged %d times, want once per socket", n)
 	}
 	// A raised limit applies to the next join.
@@ -121,7 +103,7 @@ func TestLimitAttachments(t *testing.T) {
 	if st := srv.LimitStats(); st.Attachments != 1 {
 		t.Fatalf("attachments hits %d, want 1", st.Attachments)
 	}
-	if n := logs.count("too many attachments"); n != 1 {
+	if n := logs.Count("too many attachments"); n != 1 {
 		t.Fatalf("logged %d times", n)
 	}
 	ok.Send(`42["still-here"]`) // the other connection is unaffected
@@ -183,7 +165,7 @@ func TestLimitEventRate(t *testing.T) {
 	if st := srv.LimitStats(); st.EventRate != 1 {
 		t.Fatalf("event_rate hits %d, want 1", st.EventRate)
 	}
-	if n := logs.count("event rate exceeded"); n != 1 {
+	if n := logs.Count("event rate exceeded"); n != 1 {
 		t.Fatalf("logged %d times", n)
 	}
 }
@@ -196,9 +178,7 @@ func TestLogLinesCannotBeForged(t *testing.T) {
 	c.Connect("/", "")
 	c.Send(`40/x" level=ERROR msg="forged,`)
 	c.Read() // CONNECT_ERROR
-	logs.mu.Lock()
-	text := logs.buf.String()
-	logs.mu.Unlock()
+	text := logs.String()
 	if strings.Count(text, "\n") != 1 || strings.Contains(text, `msg="forged`) {
 		t.Fatalf("log lines:\n%s", text)
 	}
