@@ -357,10 +357,10 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 
 	s.srv.sessionClosed(s, forget)
 	if probe != nil {
-		probe.nc.Close()
+		probe.close()
 	}
 	if closeConn != nil {
-		closeConn.nc.Close()
+		closeConn.close()
 	}
 	if startWriter {
 		go s.writeLoop()

@@ -8,9 +8,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Websocket opcodes (RFC 6455 §5.2).
@@ -27,26 +26,31 @@ var closeNormal = []byte{0x80 | opClose, 2, 0x03, 0xe8}
 // closeWriteTimeout bounds writing a close frame or a probe reply.
 const closeWriteTimeout = 2 * time.Second
 
-// wsConn is one websocket connection. gorilla reads (frames, masking,
-// control frames, read limit); we write.
+// wsConn is one websocket connection. gorilla only performs the handshake;
+// then its *websocket.Conn is dropped (with the buffers it took over from
+// net/http) and we read and write frames on the net.Conn ourselves.
 //
-// Writing: after the upgrade every data frame is written by us on the raw
-// net.Conn, by exactly one goroutine at a time: the reader goroutine while
-// the websocket is a probe, then the session's writer goroutine. gorilla
-// itself never writes, because the ping and close handlers are replaced;
-// the exception is a close frame it sends on a protocol error or an
-// over-long message (WriteControl). That is one Write call on the net.Conn,
-// and a net.Conn Write (TCP or TLS) holds the connection's write lock for its
-// whole length, so it cannot land in the middle of one of our frames; it is
-// also the end of the connection, so whatever follows does not matter.
-// (WriteControl also resets the write deadline; the connection is dying then.)
+// Writing: every frame is written by exactly one goroutine at a time: the
+// reader while the websocket is a probe, then the session's writer
+// goroutine. The exception is the close frame the reader sends when it
+// refuses a client frame (protocol error, message too big), as gorilla did.
+// That is one Write call on the net.Conn, and a net.Conn Write (TCP or TLS)
+// holds the connection's write lock for its whole length, so it cannot land
+// in the middle of one of our frames; it is also the end of the connection.
+//
+// Reading: one reader at a time, with no buffer kept while idle (see serve).
 type wsConn struct {
-	conn *websocket.Conn
-	nc   net.Conn
-	b64  bool // client asked for binary as base64 text frames (§1.11)
+	nc  net.Conn
+	b64 bool // client asked for binary as base64 text frames (§1.11)
 	// vectored: net.Buffers.WriteTo on nc is one writev under the write lock,
 	// so big payloads can be written without copying and still atomically.
 	vectored bool
+
+	// Reader state, only touched by the current reader.
+	s      *Session
+	active bool // the session's transport; false while probing an upgrade
+	fr     wsReader
+	poll   pollConn // readiness registration (Linux epoll); empty elsewhere
 }
 
 // hijackWriter lets gorilla hijack through wrappers that only offer Unwrap
@@ -69,9 +73,11 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(srv.cfg.MaxPayload)
+	// gorilla refuses a client that sent bytes before the handshake
+	// completed (they would sit in the hijacked bufio.Reader), so nothing is
+	// buffered in conn: keep the net.Conn and let conn and its buffers go.
 	nc := conn.NetConn()
-	c := &wsConn{conn: conn, nc: nc, b64: b64}
+	c := &wsConn{nc: nc, b64: b64}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -94,6 +100,12 @@ func (c *wsConn) writeFrame(op byte, payload []byte) error {
 func (c *wsConn) closeNow() {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_, _ = c.nc.Write(closeNormal)
+	c.close()
+}
+
+// close drops the connection (and its readiness registration).
+func (c *wsConn) close() {
+	c.unregister()
 	c.nc.Close()
 }
 
@@ -273,91 +285,169 @@ func (s *Session) writeLoop() {
 		if err != nil {
 			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
 			s.close(ReasonTransportError, false)
-			ws.nc.Close()
+			ws.close()
 			return
 		}
 	}
 }
 
-// readLoop reads c until it fails, in the ServeHTTP goroutine (the only
-// per-connection goroutine while idle). probing: c is probing an upgrade of
-// a polling session (§1.8); it becomes the session's transport on "5".
-func (s *Session) readLoop(c *wsConn, probing bool) {
-	active := !probing
-	c.conn.SetCloseHandler(func(int, string) error { return nil }) // our writer answers
-	c.conn.SetPingHandler(func(data string) error {
-		if !active {
-			// Only this goroutine writes on a probe.
-			return c.writeFrame(opPong, []byte(data))
-		}
-		s.mu.Lock()
-		start := false
-		if !s.closed && s.ws == c {
-			start = s.enqueueLocked(packet{typ: packetWSPong, data: []byte(data)})
-		}
-		s.mu.Unlock()
-		if start {
-			go s.writeLoop()
-		}
-		return nil
-	})
+// serve reads c for s from now on and returns at once (it is called at the
+// end of ServeHTTP, which then returns and lets net/http drop its
+// per-connection state). probing: c is probing an upgrade of a polling
+// session (§1.8); it becomes the session's transport on "5".
+//
+// With a readiness poller (Linux, TCP) no goroutine waits for an idle
+// connection: a goroutine is started when bytes arrive, reads them with a
+// pooled buffer until none are left, dispatches, and re-arms. Otherwise one
+// goroutine reads, blocked, with a small buffer of its own.
+func (c *wsConn) serve(s *Session, probing bool) {
+	c.s, c.active = s, !probing
+	c.fr.limit = s.srv.cfg.MaxPayload
+	if !blockingReads.Load() && c.register() {
+		return
+	}
+	go c.readBlocking()
+}
+
+// blockingReads makes serve use the blocking reader always (tests).
+var blockingReads atomic.Bool
+
+// blockingReadSize: the per-connection read buffer when reading blocked.
+// Small, because it is kept while idle; bigger messages take more reads.
+const blockingReadSize = 1 << 10
+
+func (c *wsConn) readBlocking() {
+	buf := make([]byte, blockingReadSize)
 	for {
-		mt, data, err := c.conn.ReadMessage()
+		n, err := c.nc.Read(buf)
+		if n > 0 && !c.onData(buf[:n]) {
+			return
+		}
 		if err != nil {
-			if active {
-				s.close(readErrorReason(err), false)
-			} else {
-				s.endProbe(c)
-				c.nc.Close()
-			}
-			return
-		}
-		var p packet
-		if mt == websocket.BinaryMessage {
-			p = packet{typ: packetMessage, data: data, binary: true}
-		} else if p, err = decodePacket(data); err != nil {
-			if active {
-				s.close(ReasonParseError, false)
-			} else {
-				s.endProbe(c)
-				c.closeNow()
-			}
-			return
-		}
-		if active {
-			if !s.receive(p) {
-				return // the writer closes c
-			}
-			continue
-		}
-		switch {
-		case p.typ == packetPing && string(p.data) == "probe":
-			if c.writeFrame(opText, []byte("3probe")) != nil || !s.probeAnswered(c) {
-				s.endProbe(c)
-				c.nc.Close()
-				return
-			}
-		case p.typ == packetUpgrade:
-			if !s.completeUpgrade(c) {
-				c.closeNow()
-				return
-			}
-			active = true
-		default:
-			// Anything else during the probe closes the probe only (§1.8).
-			s.endProbe(c)
-			c.closeNow()
+			c.readFailed(readErrorReason(err))
 			return
 		}
 	}
 }
 
 func readErrorReason(err error) Reason {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return ReasonTransportClose
 	}
 	return ReasonTransportError
+}
+
+// onData decodes b and dispatches what it completes, in order. It reports
+// whether to go on reading; false: the connection is closed or is being
+// closed by someone else (the session's writer).
+func (c *wsConn) onData(b []byte) bool {
+	for len(b) > 0 {
+		op, data, n, err := c.fr.next(b)
+		b = b[n:]
+		if err != nil {
+			// Like gorilla: answer with a close frame carrying the code,
+			// then drop the connection.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.nc.Write(closeFrameFor(err))
+			c.readFailed(ReasonTransportError)
+			return false
+		}
+		switch op {
+		case 0:
+		case opPing:
+			if !c.onPing(data) {
+				return false
+			}
+		case opPong:
+		case opClose:
+			// Our writer answers with a close frame (the session closes
+			// with "transport close"); a probe just goes away.
+			c.readFailed(ReasonTransportClose)
+			return false
+		default:
+			if !c.onMessage(op, data) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readFailed ends reading: the peer went away, broke the protocol, or c was
+// closed under the reader.
+func (c *wsConn) readFailed(reason Reason) {
+	if c.active {
+		c.s.close(reason, false) // closes c (TransportError) or has the writer close it
+		return
+	}
+	c.s.endProbe(c)
+	c.close()
+}
+
+// onPing queues a pong with the ping's payload (on a probe, where the reader
+// is the only writer, it writes it).
+func (c *wsConn) onPing(data []byte) bool {
+	if !c.active {
+		if c.writeFrame(opPong, data) != nil {
+			c.readFailed(ReasonTransportError)
+			return false
+		}
+		return true
+	}
+	s := c.s
+	s.mu.Lock()
+	start := false
+	if !s.closed && s.ws == c {
+		start = s.enqueueLocked(packet{typ: packetWSPong, data: data})
+	}
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+	return true
+}
+
+// onMessage handles one complete data message.
+func (c *wsConn) onMessage(op byte, data []byte) bool {
+	s := c.s
+	var p packet
+	if op == opBinary {
+		p = packet{typ: packetMessage, data: data, binary: true}
+	} else {
+		var err error
+		if p, err = decodePacket(data); err != nil {
+			if c.active {
+				s.close(ReasonParseError, false)
+			} else {
+				s.endProbe(c)
+				c.closeNow()
+			}
+			return false
+		}
+	}
+	if c.active {
+		return s.receive(p) // false: the writer closes c
+	}
+	switch {
+	case p.typ == packetPing && string(p.data) == "probe":
+		if c.writeFrame(opText, []byte("3probe")) != nil || !s.probeAnswered(c) {
+			s.endProbe(c)
+			c.close()
+			return false
+		}
+	case p.typ == packetUpgrade:
+		if !s.completeUpgrade(c) {
+			c.closeNow()
+			return false
+		}
+		c.active = true
+	default:
+		// Anything else during the probe closes the probe only (§1.8).
+		s.endProbe(c)
+		c.closeNow()
+		return false
+	}
+	return true
 }
 
 // startProbe makes c the session's upgrade probe if the session can upgrade.
@@ -370,7 +460,7 @@ func (s *Session) startProbe(c *wsConn) bool {
 	s.probe = c
 	s.upgradeTimer = time.AfterFunc(s.srv.cfg.UpgradeTimeout, func() {
 		if s.endProbe(c) {
-			c.nc.Close() // no "5" in time: close the probe, keep polling
+			c.close() // no "5" in time: close the probe, keep polling
 		}
 	})
 	return true
