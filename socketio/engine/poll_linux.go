@@ -21,11 +21,11 @@ import (
 // never be taken for a new connection that reuses the number. Each epoll
 // instance is itself a non-blocking descriptor watched by Go's runtime
 // poller, so the goroutine draining it parks like any network read (no OS
-// thread blocked in epoll_wait). For every ready connection it starts a
-// goroutine (onReadable) that reads with a pooled buffer until the socket
-// is empty, feeds the frame reader, dispatches in order, and re-arms with
-// EPOLL_CTL_MOD. EPOLLONESHOT keeps a connection to one such goroutine at a
-// time, so a handler that blocks stalls its own connection only.
+// thread blocked in epoll_wait). Every ready connection goes to a read
+// worker (an idle one, or a new goroutine) that reads with a pooled buffer
+// until the socket is empty, feeds the frame reader, dispatches in order,
+// and re-arms with EPOLL_CTL_MOD. EPOLLONESHOT keeps a connection to one
+// worker at a time, so a handler that blocks stalls its own connection only.
 //
 // All syscalls on a connection's descriptor (read, epoll_ctl) run inside
 // its syscall.RawConn Read or Control, which hold a reference on the
@@ -135,7 +135,7 @@ func (p *poller) run() {
 		}
 		p.mu.Unlock()
 		for _, c := range ready {
-			go c.onReadable()
+			dispatchReady(c)
 		}
 		clear(ready)
 	}
@@ -147,6 +147,55 @@ func eventToken(ev *syscall.EpollEvent) uint64 {
 
 func epollEvent(token uint64) syscall.EpollEvent {
 	return syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(token)), Pad: int32(uint32(token >> 32))}
+}
+
+// Read workers. A goroutine that finished a burst waits a little for the
+// next ready connection, so that its stack, grown by the handlers, is
+// reused: a fresh goroutine per event spent a tenth of the echo benchmark
+// growing stacks. A ready connection goes to an idle worker if one is
+// waiting, else to a new goroutine, so a handler that blocks only holds
+// its own worker.
+var (
+	readyConns  = make(chan *wsConn) // unbuffered: taken by a waiting worker or not at all
+	idleWorkers atomic.Int32
+)
+
+const (
+	maxIdleWorkers = 64
+	workerIdleTime = 2 * time.Second
+)
+
+func dispatchReady(c *wsConn) {
+	select {
+	case readyConns <- c:
+	default:
+		go readWorker(c)
+	}
+}
+
+func readWorker(c *wsConn) {
+	var idle *time.Timer
+	for {
+		c.onReadable()
+		c = nil
+		if idleWorkers.Add(1) > maxIdleWorkers {
+			idleWorkers.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(workerIdleTime)
+		} else {
+			idle.Reset(workerIdleTime)
+		}
+		select {
+		case c = <-readyConns:
+			idleWorkers.Add(-1)
+			idle.Stop()
+		case <-idle.C:
+			idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // register hands c to a poller; false: c must be read by a goroutine.
@@ -227,7 +276,7 @@ func (c *wsConn) rearm() bool {
 }
 
 // onReadable reads everything available on c and dispatches it, then
-// re-arms c (unless reading ended).
+// re-arms c (unless reading ended). It runs on a read worker.
 func (c *wsConn) onReadable() {
 	c.poll.mu.Lock()
 	defer c.poll.mu.Unlock()

@@ -297,8 +297,8 @@ func (s *Session) writeLoop() {
 // session (§1.8); it becomes the session's transport on "5".
 //
 // With a readiness poller (Linux, TCP) no goroutine waits for an idle
-// connection: a goroutine is started when bytes arrive, reads them with a
-// pooled buffer until none are left, dispatches, and re-arms. Otherwise one
+// connection: when bytes arrive a read worker reads them with a pooled
+// buffer until none are left, dispatches, and re-arms. Otherwise one
 // goroutine reads, blocked, with a small buffer of its own.
 func (c *wsConn) serve(s *Session, probing bool) {
 	c.s, c.active = s, !probing
