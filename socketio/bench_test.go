@@ -60,10 +60,14 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		after, stackAfter := memInUse(), stackInUse()
-		b.ReportMetric(float64(after-before)/n, "bytes/conn")
-		b.ReportMetric(float64(stackAfter-stackBefore)/n, "stack-bytes/conn")
+		b.ReportMetric(float64(int64(after-before))/n, "bytes/conn")
+		b.ReportMetric(float64(int64(stackAfter-stackBefore))/n, "stack-bytes/conn")
 		for _, c := range clients {
 			_ = c.Conn.Close()
+		}
+		// Let this round's sessions go before the next one measures.
+		for srv.Engine().SessionCount() > 0 {
+			time.Sleep(time.Millisecond)
 		}
 	}
 }

@@ -29,18 +29,22 @@ type Conn struct {
 
 	logged atomic.Uint32 // limits logged for this connection (firstHit)
 
-	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
+	mu sync.Mutex
+	// sockets, one per namespace joined: a slice, as a client joins one or
+	// a few namespaces (a map would cost an idle connection ~250 bytes).
+	sockets []*Socket
+	// connectTimer closes the connection if no namespace is joined in
+	// time; nil once one is (so an idle connection does not keep it).
 	connectTimer *time.Timer
 }
 
 func newConn(s *Server, sess *engine.Session) *Conn {
-	c := &Conn{srv: s, session: sess, sockets: make(map[string]*Socket)}
+	c := &Conn{srv: s, session: sess}
 	c.dec.MaxAttachments = s.Limits().MaxAttachments
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {
-		c.headers[strings.ToLower(k)] = strings.Join(v, ", ")
+		c.headers[lowerHeaderName(k)] = strings.Join(v, ", ")
 	}
 	if hs.Host != "" {
 		// net/http moves Host out of the header map; Node keeps it there.
@@ -56,6 +60,8 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 	if host, _, err := net.SplitHostPort(c.address); err == nil {
 		c.address = host
 	}
+	c.mu.Lock() // the timer may fire before newConn returns
+	defer c.mu.Unlock()
 	c.connectTimer = time.AfterFunc(s.connectTimeout, func() {
 		c.mu.Lock()
 		n := len(c.sockets)
@@ -111,7 +117,9 @@ func (h *sessionHandler) OnMessage(_ *engine.Session, data []byte, binary bool) 
 
 func (h *sessionHandler) OnClose(_ *engine.Session, reason engine.Reason) {
 	c := (*Conn)(h)
-	c.connectTimer.Stop()
+	c.mu.Lock()
+	c.stopConnectTimerLocked()
+	c.mu.Unlock()
 	for _, s := range c.takeSockets() {
 		s.onClose(reasonOf(reason))
 	}
@@ -121,16 +129,29 @@ func (h *sessionHandler) OnClose(_ *engine.Session, reason engine.Reason) {
 func (c *Conn) takeSockets() []*Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*Socket, 0, len(c.sockets))
+	return append([]*Socket(nil), c.sockets...)
+}
+
+// socketLocked returns the socket of namespace nsp, or nil.
+func (c *Conn) socketLocked(nsp string) *Socket {
 	for _, s := range c.sockets {
-		out = append(out, s)
+		if s.nsp.name == nsp {
+			return s
+		}
 	}
-	return out
+	return nil
+}
+
+func (c *Conn) stopConnectTimerLocked() {
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
 }
 
 func (c *Conn) dispatch(p *parser.Packet) {
 	c.mu.Lock()
-	s := c.sockets[p.Namespace]
+	s := c.socketLocked(p.Namespace)
 	c.mu.Unlock()
 	switch {
 	case s == nil && p.Type == parser.Connect:
@@ -203,18 +224,27 @@ func (c *Conn) register(s *Socket) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, dup := c.sockets[s.nsp.name]; dup {
+	if c.socketLocked(s.nsp.name) != nil {
 		return false
 	}
-	c.sockets[s.nsp.name] = s
-	c.connectTimer.Stop()
+	c.sockets = append(c.sockets, s)
+	c.stopConnectTimerLocked()
 	return true
 }
 
 func (c *Conn) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	for i, x := range c.sockets {
+		if x == s {
+			last := len(c.sockets) - 1
+			copy(c.sockets[i:], c.sockets[i+1:])
+			c.sockets[last] = nil
+			c.sockets = c.sockets[:last]
+			break
+		}
+	}
+	if len(c.sockets) == 0 {
+		c.sockets = nil
 	}
 	c.mu.Unlock()
 }
@@ -263,4 +293,29 @@ func (c *Conn) handshake(auth map[string]any) *Handshake {
 		Query:   c.query,
 		Auth:    auth,
 	}
+}
+
+// commonHeaders maps canonical header names to Node's lower-case ones
+// without allocating a string per connection for each.
+var commonHeaders = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{
+		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Connection", "Cookie", "Origin", "Pragma", "Referer", "Sec-Ch-Ua",
+		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode",
+		"Sec-Fetch-Site", "Sec-Websocket-Extensions", "Sec-Websocket-Key",
+		"Sec-Websocket-Protocol", "Sec-Websocket-Version", "Upgrade", "User-Agent",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+		"Via", "Content-Type", "Content-Length",
+	} {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
+
+func lowerHeaderName(k string) string {
+	if l, ok := commonHeaders[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
 }

@@ -47,9 +47,11 @@ type Socket struct {
 	life      sync.Mutex
 	connected atomic.Bool
 
-	mu              sync.Mutex
-	data            any
-	handlers        map[string][]EventHandler
+	mu   sync.Mutex
+	data any
+	// handlers in registration order: a flat, append-only slice (a map of
+	// slices cost an idle socket with a dozen handlers ~800 bytes).
+	handlers        []namedHandler
 	anyHandlers     []AnyHandler
 	onDisconnecting []func(Reason)
 	onDisconnect    []func(Reason)
@@ -101,11 +103,13 @@ func (s *Socket) SetData(v any) {
 // On registers h for event.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]EventHandler)
-	}
-	s.handlers[event] = append(s.handlers[event], h)
+	s.handlers = append(s.handlers, namedHandler{event, h})
 	s.mu.Unlock()
+}
+
+type namedHandler struct {
+	event string
+	h     EventHandler
 }
 
 // OnAny registers h for every event.
@@ -372,13 +376,15 @@ func (s *Socket) onEvent(p *parser.Packet) {
 	}
 	s.mu.Lock()
 	anys := s.anyHandlers
-	hs := s.handlers[event]
+	hs := s.handlers // append-only: the first len(hs) never change
 	s.mu.Unlock()
 	for _, h := range anys {
 		h(event, args, ack)
 	}
-	for _, h := range hs {
-		h(args, ack)
+	for _, nh := range hs {
+		if nh.event == event {
+			nh.h(args, ack)
+		}
 	}
 }
 

@@ -18,12 +18,134 @@ func shardOf(s string) int { return int(maphash.String(seed, s) % shardCount) }
 
 type roomShard struct {
 	mu    sync.RWMutex
-	rooms map[Room]map[SocketID]Socket
+	rooms map[Room]roomSet
 }
 
+// roomSet is the sockets of one room. Most rooms hold a single socket (every
+// socket is in the room named by its ID), so one member is kept inline and a
+// map is only made for a second one: an idle connection then costs a map
+// slot instead of a map.
+type roomSet struct {
+	id   SocketID
+	sock Socket              // the only member, when m is nil
+	m    map[SocketID]Socket // every member, once there were two
+}
+
+func (r *roomSet) len() int {
+	if r.m != nil {
+		return len(r.m)
+	}
+	if r.sock != nil {
+		return 1
+	}
+	return 0
+}
+
+func (r *roomSet) add(id SocketID, s Socket) {
+	switch {
+	case r.m != nil:
+		r.m[id] = s
+	case r.sock == nil || r.id == id:
+		r.id, r.sock = id, s
+	default:
+		r.m = map[SocketID]Socket{r.id: r.sock, id: s}
+		r.id, r.sock = "", nil
+	}
+}
+
+func (r *roomSet) del(id SocketID) {
+	if r.m != nil {
+		delete(r.m, id)
+	} else if r.sock != nil && r.id == id {
+		r.id, r.sock = "", nil
+	}
+}
+
+// addIDs adds the IDs of the members to set.
+func (r *roomSet) addIDs(set map[SocketID]struct{}) {
+	if r.m == nil {
+		if r.sock != nil {
+			set[r.id] = struct{}{}
+		}
+		return
+	}
+	for id := range r.m {
+		set[id] = struct{}{}
+	}
+}
+
+// member is one socket and its rooms: a short slice while it is in few
+// rooms, a map beyond.
 type member struct {
 	sock  Socket
-	rooms map[Room]struct{}
+	rooms []Room
+	many  map[Room]struct{} // instead of rooms, beyond memberRoomsMax
+}
+
+const memberRoomsMax = 8
+
+func (m *member) has(room Room) bool {
+	if m.many != nil {
+		_, ok := m.many[room]
+		return ok
+	}
+	for _, r := range m.rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *member) add(room Room) {
+	if m.many != nil {
+		m.many[room] = struct{}{}
+		return
+	}
+	if len(m.rooms) < memberRoomsMax {
+		m.rooms = append(m.rooms, room)
+		return
+	}
+	m.many = make(map[Room]struct{}, 2*memberRoomsMax)
+	for _, r := range m.rooms {
+		m.many[r] = struct{}{}
+	}
+	m.many[room] = struct{}{}
+	m.rooms = nil
+}
+
+func (m *member) del(room Room) {
+	if m.many != nil {
+		delete(m.many, room)
+		return
+	}
+	for i, r := range m.rooms {
+		if r == room {
+			last := len(m.rooms) - 1
+			m.rooms[i] = m.rooms[last]
+			m.rooms[last] = ""
+			m.rooms = m.rooms[:last]
+			return
+		}
+	}
+}
+
+// list appends the member's rooms to dst.
+func (m *member) list(dst []Room) []Room {
+	if m.many == nil {
+		return append(dst, m.rooms...)
+	}
+	for r := range m.many {
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+func (m *member) count() int {
+	if m.many != nil {
+		return len(m.many)
+	}
+	return len(m.rooms)
 }
 
 type sidShard struct {
@@ -47,7 +169,7 @@ type Memory struct {
 func NewMemory(nsp Namespace) (Adapter, error) {
 	m := &Memory{nsp: nsp}
 	for i := range m.rooms {
-		m.rooms[i].rooms = make(map[Room]map[SocketID]Socket)
+		m.rooms[i].rooms = make(map[Room]roomSet)
 		m.sids[i].sids = make(map[SocketID]*member)
 	}
 	return m, nil
@@ -61,22 +183,22 @@ func (m *Memory) AddAll(s Socket, rooms []Room) {
 	defer ss.mu.Unlock()
 	mem := ss.sids[id]
 	if mem == nil {
-		mem = &member{sock: s, rooms: make(map[Room]struct{}, len(rooms))}
+		mem = &member{sock: s}
+		if len(rooms) <= memberRoomsMax {
+			mem.rooms = make([]Room, 0, len(rooms))
+		}
 		ss.sids[id] = mem
 	}
 	for _, room := range rooms {
-		if _, ok := mem.rooms[room]; ok {
+		if mem.has(room) {
 			continue
 		}
-		mem.rooms[room] = struct{}{}
+		mem.add(room)
 		rs := &m.rooms[shardOf(string(room))]
 		rs.mu.Lock()
 		set := rs.rooms[room]
-		if set == nil {
-			set = make(map[SocketID]Socket)
-			rs.rooms[room] = set
-		}
-		set[id] = s
+		set.add(id, s)
+		rs.rooms[room] = set
 		rs.mu.Unlock()
 	}
 }
@@ -90,10 +212,10 @@ func (m *Memory) Del(id SocketID, room Room) {
 	if mem == nil {
 		return
 	}
-	if _, ok := mem.rooms[room]; !ok {
+	if !mem.has(room) {
 		return
 	}
-	delete(mem.rooms, room)
+	mem.del(room)
 	m.delFromRoom(id, room)
 }
 
@@ -107,7 +229,8 @@ func (m *Memory) DelAll(id SocketID) {
 		return
 	}
 	delete(ss.sids, id)
-	for room := range mem.rooms {
+	var buf [memberRoomsMax]Room
+	for _, room := range mem.list(buf[:0]) {
 		m.delFromRoom(id, room)
 	}
 }
@@ -115,10 +238,12 @@ func (m *Memory) DelAll(id SocketID) {
 func (m *Memory) delFromRoom(id SocketID, room Room) {
 	rs := &m.rooms[shardOf(string(room))]
 	rs.mu.Lock()
-	if set := rs.rooms[room]; set != nil {
-		delete(set, id)
-		if len(set) == 0 {
+	if set, ok := rs.rooms[room]; ok {
+		set.del(id)
+		if set.len() == 0 {
 			delete(rs.rooms, room)
+		} else {
+			rs.rooms[room] = set
 		}
 	}
 	rs.mu.Unlock()
@@ -133,11 +258,7 @@ func (m *Memory) SocketRooms(id SocketID) []Room {
 	if mem == nil {
 		return nil
 	}
-	rooms := make([]Room, 0, len(mem.rooms))
-	for r := range mem.rooms {
-		rooms = append(rooms, r)
-	}
-	return rooms
+	return mem.list(make([]Room, 0, mem.count()))
 }
 
 // LocalRooms implements Adapter.
@@ -147,7 +268,7 @@ func (m *Memory) LocalRooms() map[Room]int {
 		rs := &m.rooms[i]
 		rs.mu.RLock()
 		for r, set := range rs.rooms {
-			out[r] = len(set)
+			out[r] = set.len()
 		}
 		rs.mu.RUnlock()
 	}
@@ -170,9 +291,8 @@ func (m *Memory) Select(dst []Socket, opts *BroadcastOptions) []Socket {
 		for _, room := range opts.Except {
 			rs := &m.rooms[shardOf(string(room))]
 			rs.mu.RLock()
-			for id := range rs.rooms[room] {
-				except[id] = struct{}{}
-			}
+			set := rs.rooms[room]
+			set.addIDs(except)
 			rs.mu.RUnlock()
 		}
 	}
@@ -192,7 +312,13 @@ func (m *Memory) Select(dst []Socket, opts *BroadcastOptions) []Socket {
 		room := opts.Rooms[0]
 		rs := &m.rooms[shardOf(string(room))]
 		rs.mu.RLock()
-		for id, s := range rs.rooms[room] {
+		set := rs.rooms[room]
+		if set.m == nil {
+			if _, skip := except[set.id]; set.sock != nil && !skip {
+				dst = append(dst, set.sock)
+			}
+		}
+		for id, s := range set.m {
 			if _, skip := except[id]; !skip {
 				dst = append(dst, s)
 			}
@@ -205,15 +331,22 @@ func (m *Memory) Select(dst []Socket, opts *BroadcastOptions) []Socket {
 		for _, room := range opts.Rooms {
 			rs := &m.rooms[shardOf(string(room))]
 			rs.mu.RLock()
-			for id, s := range rs.rooms[room] {
+			set := rs.rooms[room]
+			add := func(id SocketID, s Socket) {
 				if _, skip := except[id]; skip {
-					continue
+					return
 				}
 				if _, dup := seen[id]; dup {
-					continue
+					return
 				}
 				seen[id] = struct{}{}
 				dst = append(dst, s)
+			}
+			if set.m == nil && set.sock != nil {
+				add(set.id, set.sock)
+			}
+			for id, s := range set.m {
+				add(id, s)
 			}
 			rs.mu.RUnlock()
 		}

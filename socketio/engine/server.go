@@ -61,12 +61,12 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 	srv.upgrader = websocket.Upgrader{
-		// 0: gorilla reuses net/http's hijacked 4 KiB bufio.Reader. That
-		// reader stays reachable anyway while ServeHTTP blocks in the read
-		// loop, so a separate (even 1 KiB) buffer would only add memory.
+		// gorilla only performs the handshake (we read and write frames on
+		// the net.Conn ourselves). 0: it takes over net/http's hijacked
+		// bufio.Reader instead of allocating one; both are dropped with its
+		// *websocket.Conn right after the handshake.
 		ReadBufferSize: 0,
-		// Never used for data (we write frames ourselves); with a pool gorilla
-		// allocates no per-connection write buffer.
+		// With a pool gorilla allocates no per-connection write buffer.
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: false,
 		// Origins are checked before upgrading (Config.CheckOrigin).
@@ -465,7 +465,7 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 	if start {
 		s.startWriter()
 	}
-	s.readLoop(c, false)
+	c.serve(s, false)
 }
 
 // serveUpgrade handles a websocket carrying the sid of an existing session:
@@ -484,7 +484,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 		c.closeNow()
 		return
 	}
-	s.readLoop(c, true)
+	c.serve(s, true)
 }
 
 func (srv *Server) isShuttingDown() bool {

@@ -350,10 +350,10 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 
 	s.srv.sessionClosed(s, forget)
 	if probe != nil {
-		probe.nc.Close()
+		probe.close()
 	}
 	if closeConn != nil {
-		closeConn.abort()
+		closeConn.close()
 	}
 	if startWriter {
 		s.startWriter()

@@ -8,10 +8,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Websocket opcodes (RFC 6455 §5.2).
@@ -32,45 +31,35 @@ const closeWriteTimeout = 2 * time.Second
 // discarding) what the client still sends, waiting for it to close.
 const closeLinger = 2 * time.Second
 
-// wsConn is one websocket connection. gorilla reads (frames, masking,
-// control frames, read limit); we write.
+// wsConn is one websocket connection. gorilla only performs the handshake;
+// then its *websocket.Conn is dropped (with the buffers it took over from
+// net/http) and we read and write frames on the net.Conn ourselves.
 //
-// Writing: after the upgrade every data frame is written by us on the raw
-// net.Conn, by exactly one goroutine at a time: the reader goroutine while
-// the websocket is a probe, then the session's writer goroutine. gorilla
-// itself never writes, because the ping and close handlers are replaced;
-// the exception is a close frame it sends on a protocol error or an
-// over-long message (WriteControl). That is one Write call on the net.Conn,
-// and a net.Conn Write (TCP or TLS) holds the connection's write lock for its
-// whole length, so it cannot land in the middle of one of our frames; it is
-// also the end of the connection, so whatever follows does not matter.
-// (WriteControl also resets the write deadline; the connection is dying then.)
+// Writing: every frame is written by exactly one goroutine at a time: the
+// reader while the websocket is a probe, then the session's writer
+// goroutine. The exception is the close frame the reader sends when it
+// refuses a client frame (protocol error, message too big), as gorilla did.
+// That is one Write call on the net.Conn, and a net.Conn Write (TCP or TLS)
+// holds the connection's write lock for its whole length, so it cannot land
+// in the middle of one of our frames; it is also the end of the connection.
+//
+// Reading: one reader at a time, with no buffer kept while idle (see serve).
 type wsConn struct {
-	conn *websocket.Conn
-	nc   net.Conn
-	b64  bool // client asked for binary as base64 text frames (§1.11)
+	nc  net.Conn
+	b64 bool // client asked for binary as base64 text frames (§1.11)
 	// vectored: net.Buffers.WriteTo on nc is one writev under the write lock,
 	// so big payloads can be written without copying and still atomically.
 	vectored bool
-	// ended is closed once the session's writer is done with the
-	// connection (close frame sent, or the connection aborted); the reader
-	// waits for it before closing, so a close frame is not cut off.
-	ended     chan struct{}
-	endedOnce sync.Once
-}
 
-func (c *wsConn) end() {
-	c.endedOnce.Do(func() {
-		if c.ended != nil { // nil in tests that build a bare wsConn
-			close(c.ended)
-		}
-	})
-}
-
-// abort drops the TCP connection at once (broken or too slow a client).
-func (c *wsConn) abort() {
-	c.nc.Close()
-	c.end()
+	// Reader state, only touched by the current reader.
+	s      *Session
+	active bool // the session's transport; false while probing an upgrade
+	// draining: the session is closed and its writer is sending the close
+	// frame; what the client still sends is read and discarded until it
+	// closes (see closeGracefully).
+	draining bool
+	fr       wsReader
+	poll     pollConn // readiness registration (Linux epoll); empty elsewhere
 }
 
 // hijackWriter lets gorilla hijack through wrappers that only offer Unwrap
@@ -93,9 +82,11 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(srv.cfg.MaxPayload)
+	// gorilla refuses a client that sent bytes before the handshake
+	// completed (they would sit in the hijacked bufio.Reader), so nothing is
+	// buffered in conn: keep the net.Conn and let conn and its buffers go.
 	nc := conn.NetConn()
-	c := &wsConn{conn: conn, nc: nc, b64: b64, ended: make(chan struct{})}
+	c := &wsConn{nc: nc, b64: b64}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -118,38 +109,31 @@ func (c *wsConn) writeFrame(op byte, payload []byte) error {
 func (c *wsConn) closeNow() {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_, _ = c.nc.Write(closeNormal)
-	c.nc.Close()
+	c.close()
 }
 
 // closeGracefully sends a close frame after everything queued and ends our
-// side of the TCP connection (FIN), leaving the socket open for the reader
-// to drain until the client closes or closeLinger passes; the reader then
-// closes it. Closing at once would make the kernel answer the client's
-// unread data (say, a flood of events in flight) with RST, and the client
-// would lose the frames just written: a DISCONNECT, the close frame. Only for
-// the connection's single writer.
+// side of the TCP connection (FIN). The reader, draining, closes the
+// connection when the client closes; closeLinger bounds the wait. Closing
+// at once would make the kernel answer the client's unread data (say, a
+// flood of events in flight) with RST, and the client would lose the frames
+// just written: a DISCONNECT, the close frame. Only for the connection's
+// single writer.
 func (c *wsConn) closeGracefully() {
-	defer c.end()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_, err := c.nc.Write(closeNormal)
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if err != nil || !ok || cw.CloseWrite() != nil {
-		c.nc.Close()
+		c.close()
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(closeLinger))
+	time.AfterFunc(closeLinger, c.close)
 }
 
-// drain reads and discards until the connection fails: the client closed,
-// the writer's closeGracefully deadline passed, or the writer closed it.
-// The fallback deadline covers a writer still flushing a slow client.
-func (c *wsConn) drain(writeTimeout time.Duration) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(writeTimeout + closeWriteTimeout + closeLinger))
-	for i := 0; i < 1<<20; i++ { // bounded by the deadline; the count is a backstop
-		if _, _, err := c.conn.NextReader(); err != nil {
-			return
-		}
-	}
+// close drops the connection (and its readiness registration). Idempotent.
+func (c *wsConn) close() {
+	c.unregister()
+	c.nc.Close()
 }
 
 func appendFrameHeader(b []byte, op byte, n int) []byte {
@@ -328,115 +312,49 @@ func (s *Session) writeLoop() {
 		if err != nil {
 			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
 			s.close(writeErrorReason(err), false)
-			ws.abort()
+			ws.close()
 			return
 		}
 	}
 }
 
-// readLoop reads c until it fails, in the ServeHTTP goroutine (the only
-// per-connection goroutine while idle). probing: c is probing an upgrade of
-// a polling session (§1.8); it becomes the session's transport on "5".
-func (s *Session) readLoop(c *wsConn, probing bool) {
-	active := !probing
-	// Every way out of this loop ends the connection; closing it here also
-	// ends a closeGracefully linger. An active connection first lets the
-	// writer finish (flush, close frame), within the bounds of its writes.
-	defer func() {
-		if active {
-			t := time.NewTimer(s.srv.cfg.WriteTimeout + closeWriteTimeout)
-			select {
-			case <-c.ended:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-		c.nc.Close()
-	}()
-	c.conn.SetCloseHandler(func(int, string) error { return nil }) // our writer answers
-	c.conn.SetPingHandler(func(data string) error {
-		if !active {
-			// Only this goroutine writes on a probe.
-			return c.writeFrame(opPong, []byte(data))
-		}
-		s.mu.Lock()
-		start := false
-		if !s.closed && s.ws == c {
-			start = s.enqueueLocked(packet{typ: packetWSPong, data: []byte(data)})
-		}
-		s.mu.Unlock()
-		if start {
-			go s.writeLoop()
-		}
-		return nil
-	})
+// serve reads c for s from now on and returns at once (it is called at the
+// end of ServeHTTP, which then returns and lets net/http drop its
+// per-connection state). probing: c is probing an upgrade of a polling
+// session (§1.8); it becomes the session's transport on "5".
+//
+// With a readiness poller (Linux, TCP) no goroutine waits for an idle
+// connection: when bytes arrive a read worker reads them with a pooled
+// buffer until none are left, dispatches, and re-arms. Otherwise one
+// goroutine reads, blocked, with a small buffer of its own.
+func (c *wsConn) serve(s *Session, probing bool) {
+	c.s, c.active = s, !probing
+	c.fr.limit = s.srv.cfg.MaxPayload
+	if !blockingReads.Load() && c.register() {
+		return
+	}
+	go c.readBlocking()
+}
+
+// blockingReads makes serve use the blocking reader always (tests).
+var blockingReads atomic.Bool
+
+// blockingReadSize: the per-connection read buffer when reading blocked.
+// Small, because it is kept while idle; bigger messages take more reads.
+const blockingReadSize = 1 << 10
+
+func (c *wsConn) readBlocking() {
+	buf := make([]byte, blockingReadSize)
 	for {
-		mt, data, err := c.conn.ReadMessage()
+		n, err := c.nc.Read(buf)
+		if n > 0 && !c.onData(buf[:n]) {
+			return
+		}
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.tooLarge(-1)
-			}
-			if active {
-				s.close(readErrorReason(err), false)
-			} else {
-				s.endProbe(c)
-				c.nc.Close()
-			}
-			return
-		}
-		var p packet
-		if mt == websocket.BinaryMessage {
-			p = packet{typ: packetMessage, data: data, binary: true}
-		} else if p, err = decodePacket(data); err != nil {
-			if active {
-				s.close(ReasonParseError, false)
-			} else {
-				s.endProbe(c)
-				c.closeNow()
-			}
-			return
-		}
-		if active {
-			if !s.receive(p) {
-				// Closed: the writer flushes what is queued and sends the
-				// close frame; keep reading so that the client's data in
-				// flight does not turn our close into a reset.
-				c.drain(s.srv.cfg.WriteTimeout)
-				return
-			}
-			continue
-		}
-		switch {
-		case p.typ == packetPing && string(p.data) == "probe":
-			if c.writeFrame(opText, []byte("3probe")) != nil || !s.probeAnswered(c) {
-				s.endProbe(c)
-				c.nc.Close()
-				return
-			}
-		case p.typ == packetUpgrade:
-			if !s.completeUpgrade(c) {
-				c.closeNow()
-				return
-			}
-			active = true
-		default:
-			// Anything else during the probe closes the probe only (§1.8).
-			s.endProbe(c)
-			c.closeNow()
+			c.readFailed(readErrorReason(err))
 			return
 		}
 	}
-}
-
-// writeErrorReason: a write that fails because the peer reset the
-// connection is a "transport close", like a read that sees the reset (which
-// of the two notices first is a race); a timeout (a slow client) or another
-// failure is a "transport error".
-func writeErrorReason(err error) Reason {
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return ReasonTransportClose
-	}
-	return ReasonTransportError
 }
 
 // readErrorReason: a peer that closed or reset its connection is a
@@ -444,12 +362,157 @@ func writeErrorReason(err error) Reason {
 // destroys the socket and emits close); other read failures are a
 // "transport error".
 func readErrorReason(err error) Reason {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		return ReasonTransportClose
 	}
 	return ReasonTransportError
+}
+
+// writeErrorReason: a write that fails because the peer reset the
+// connection is a "transport close" too (which side notices the reset
+// first is a race); timeouts and other failures are a "transport error".
+func writeErrorReason(err error) Reason {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
+}
+
+// onData decodes b and dispatches what it completes, in order. It reports
+// whether to go on reading; false: the connection is closed or is being
+// closed by someone else (the session's writer).
+func (c *wsConn) onData(b []byte) bool {
+	if c.draining {
+		return true // closed: discard until the client closes
+	}
+	for len(b) > 0 {
+		op, data, n, err := c.fr.next(b)
+		b = b[n:]
+		if err != nil {
+			if fe, ok := err.(*wsFrameError); ok && fe.code == closeMessageTooBig && c.s != nil {
+				c.s.tooLarge(-1)
+			}
+			// Like gorilla: answer with a close frame carrying the code,
+			// then drop the connection.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.nc.Write(closeFrameFor(err))
+			c.readFailed(ReasonTransportError)
+			return false
+		}
+		switch op {
+		case 0:
+		case opPing:
+			if !c.onPing(data) {
+				return false
+			}
+		case opPong:
+		case opClose:
+			// Our writer answers with a close frame (the session closes
+			// with "transport close"); a probe just goes away.
+			if !c.active {
+				c.readFailed(ReasonTransportClose)
+				return false
+			}
+			c.s.close(ReasonTransportClose, false)
+			c.draining = true
+			return true
+		default:
+			if !c.onMessage(op, data) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readFailed ends reading: the peer went away, broke the protocol, or c was
+// closed under the reader.
+func (c *wsConn) readFailed(reason Reason) {
+	if c.draining || (c.active && reason != ReasonTransportError) {
+		// The client closed (or the linger ended): nothing more to read,
+		// and whatever the writer still sends has no reader.
+		c.s.close(reason, false)
+		c.close()
+		return
+	}
+	if c.active {
+		c.s.close(reason, false) // closes c (TransportError)
+		return
+	}
+	c.s.endProbe(c)
+	c.close()
+}
+
+// onPing queues a pong with the ping's payload (on a probe, where the reader
+// is the only writer, it writes it).
+func (c *wsConn) onPing(data []byte) bool {
+	if !c.active {
+		if c.writeFrame(opPong, data) != nil {
+			c.readFailed(ReasonTransportError)
+			return false
+		}
+		return true
+	}
+	s := c.s
+	s.mu.Lock()
+	start := false
+	if !s.closed && s.ws == c {
+		start = s.enqueueLocked(packet{typ: packetWSPong, data: data})
+	}
+	s.mu.Unlock()
+	if start {
+		s.startWriter()
+	}
+	return true
+}
+
+// onMessage handles one complete data message.
+func (c *wsConn) onMessage(op byte, data []byte) bool {
+	s := c.s
+	var p packet
+	if op == opBinary {
+		p = packet{typ: packetMessage, data: data, binary: true}
+	} else {
+		var err error
+		if p, err = decodePacket(data); err != nil {
+			if c.active {
+				s.close(ReasonParseError, false)
+			} else {
+				s.endProbe(c)
+				c.closeNow()
+			}
+			return false
+		}
+	}
+	if c.active {
+		if !s.receive(p) {
+			// Closed: the writer flushes what is queued and sends the
+			// close frame; keep reading so that the client's data in
+			// flight does not turn our close into a reset.
+			c.draining = true
+		}
+		return true
+	}
+	switch {
+	case p.typ == packetPing && string(p.data) == "probe":
+		if c.writeFrame(opText, []byte("3probe")) != nil || !s.probeAnswered(c) {
+			s.endProbe(c)
+			c.close()
+			return false
+		}
+	case p.typ == packetUpgrade:
+		if !s.completeUpgrade(c) {
+			c.closeNow()
+			return false
+		}
+		c.active = true
+	default:
+		// Anything else during the probe closes the probe only (§1.8).
+		s.endProbe(c)
+		c.closeNow()
+		return false
+	}
+	return true
 }
 
 // startProbe makes c the session's upgrade probe if the session can upgrade.
@@ -462,7 +525,7 @@ func (s *Session) startProbe(c *wsConn) bool {
 	s.probe = c
 	s.upgradeTimer = time.AfterFunc(s.srv.cfg.UpgradeTimeout, func() {
 		if s.endProbe(c) {
-			c.nc.Close() // no "5" in time: close the probe, keep polling
+			c.close() // no "5" in time: close the probe, keep polling
 		}
 	})
 	return true
@@ -504,7 +567,7 @@ func (s *Session) completeUpgrade(c *wsConn) bool {
 	start := s.flushLocked()
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 	s.srv.log.Debug("engine session upgraded", "sid", s.id)
 	return true

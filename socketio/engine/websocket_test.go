@@ -674,7 +674,6 @@ func TestReadErrorReason(t *testing.T) {
 	}{
 		{io.EOF, ReasonTransportClose},
 		{io.ErrUnexpectedEOF, ReasonTransportClose},
-		{&websocket.CloseError{Code: 1000}, ReasonTransportClose},
 		{reset, ReasonTransportClose},
 		{os.ErrDeadlineExceeded, ReasonTransportError},
 		{errors.New("boom"), ReasonTransportError},
