@@ -60,6 +60,7 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 	if host, _, err := net.SplitHostPort(c.address); err == nil {
 		c.address = host
 	}
+	sess.DropHandshakeMaps() // c.headers and c.query are the copies in use
 	c.mu.Lock() // the timer may fire before newConn returns
 	defer c.mu.Unlock()
 	c.connectTimer = time.AfterFunc(s.connectTimeout, func() {

@@ -106,6 +106,13 @@ func (s *Session) ID() string { return s.id }
 // Handshake returns the request that created the session.
 func (s *Session) Handshake() *Handshake { return s.handshake }
 
+// DropHandshakeMaps forgets the handshake's Header and Query, for an owner
+// that has copied what it needs (package socketio keeps Node-style maps),
+// so that an idle session does not hold them twice. Handshake().Header and
+// .Query are nil afterwards. Call it from Config.OnSession, before anything
+// else can read the handshake.
+func (s *Session) DropHandshakeMaps() { s.handshake.Header, s.handshake.Query = nil, nil }
+
 // Done is closed when the session closes.
 func (s *Session) Done() <-chan struct{} { return s.done }
 

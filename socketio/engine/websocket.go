@@ -58,8 +58,13 @@ type wsConn struct {
 	// frame; what the client still sends is read and discarded until it
 	// closes (see closeGracefully).
 	draining bool
-	fr       wsReader
-	poll     pollConn // readiness registration (Linux epoll); empty elsewhere
+	// The close handshake: sentClose is set by the writer once our close
+	// frame is out, gotClose by the reader when the client's arrives.
+	// Whoever sees both closes the TCP connection at once: the server
+	// closes first (RFC 6455 §7.1.1), so TIME_WAIT stays on our side.
+	sentClose, gotClose atomic.Bool
+	fr                  wsReader
+	poll                pollConn // readiness registration (Linux epoll); empty elsewhere
 }
 
 // hijackWriter lets gorilla hijack through wrappers that only offer Unwrap
@@ -122,12 +127,26 @@ func (c *wsConn) closeNow() {
 func (c *wsConn) closeGracefully() {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	_, err := c.nc.Write(closeNormal)
+	c.sentClose.Store(true)
+	if err != nil || c.gotClose.Load() {
+		c.close() // failed, or the handshake is complete
+		return
+	}
 	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if err != nil || !ok || cw.CloseWrite() != nil {
+	if !ok || cw.CloseWrite() != nil {
 		c.close()
 		return
 	}
 	time.AfterFunc(closeLinger, c.close)
+}
+
+// clientClosed records the client's close frame; it closes the connection
+// when ours is out already.
+func (c *wsConn) clientClosed() {
+	c.gotClose.Store(true)
+	if c.sentClose.Load() {
+		c.close()
+	}
 }
 
 // close drops the connection (and its readiness registration). Idempotent.
@@ -382,9 +401,6 @@ func writeErrorReason(err error) Reason {
 // whether to go on reading; false: the connection is closed or is being
 // closed by someone else (the session's writer).
 func (c *wsConn) onData(b []byte) bool {
-	if c.draining {
-		return true // closed: discard until the client closes
-	}
 	for len(b) > 0 {
 		op, data, n, err := c.fr.next(b)
 		b = b[n:]
@@ -415,8 +431,12 @@ func (c *wsConn) onData(b []byte) bool {
 			}
 			c.s.close(ReasonTransportClose, false)
 			c.draining = true
+			c.clientClosed()
 			return true
 		default:
+			if c.draining {
+				continue // closed: the client's data in flight is dropped
+			}
 			if !c.onMessage(op, data) {
 				return false
 			}
