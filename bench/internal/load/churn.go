@@ -10,7 +10,8 @@ import (
 
 // Churn runs C workers, each repeating a full connect (websocket handshake,
 // open packet, CONNECT to "/", CONNECT reply and the welcome event) followed
-// by a disconnect (Socket.IO DISCONNECT, then close). Connects that start after
+// by a disconnect (Socket.IO DISCONNECT, then the websocket close handshake,
+// as a browser does). Connects that start after
 // the warm-up and finish inside the measured window count.
 func Churn(ctx context.Context, cfg Config) *Result {
 	r := NewResult("churn", cfg.Label, cfg.Addr)
@@ -52,7 +53,7 @@ func Churn(ctx context.Context, cfg Config) *Result {
 					continue
 				}
 				done := time.Now()
-				_ = c.Disconnect()
+				_ = c.DisconnectClean()
 				if !t.Before(warmEnd) && !done.After(end) {
 					count.Add(1)
 					hist.Record(done.Sub(t))

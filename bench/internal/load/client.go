@@ -167,6 +167,13 @@ func (c *Client) Disconnect() error {
 	return c.ws.close()
 }
 
+// DisconnectClean is Disconnect with the websocket close handshake (at most
+// 1 s), as a browser closes: see wsConn.closeHandshake.
+func (c *Client) DisconnectClean() error {
+	_ = c.ws.write(opText, []byte{eioMessage, sioDisconnect})
+	return c.ws.closeHandshake(time.Second)
+}
+
 // Call emits event with args asking for ack id and reads until that ack
 // arrives, ignoring other frames. It returns the ack's JSON array (copied).
 func (c *Client) Call(id uint64, event string, args ...[]byte) ([]byte, error) {

@@ -279,3 +279,21 @@ func maskBytes(key [4]byte, pos int, b []byte) {
 }
 
 func (c *wsConn) close() error { return c.nc.Close() }
+
+// closeHandshake closes like a browser: a close frame, then wait (at most
+// timeout) for the server's close frame or end of stream, then close. The
+// server closes the TCP connection first, so TIME_WAIT stays on its side:
+// a load generator that closed first would fill its own port space with
+// TIME_WAIT sockets and spend its CPU searching for free ports.
+func (c *wsConn) closeHandshake(timeout time.Duration) error {
+	if err := c.write(opClose, []byte{0x03, 0xe8}); err != nil {
+		return c.nc.Close()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	for i := 0; i < 1024; i++ { // bounded by the deadline; the count is a backstop
+		if _, _, err := c.next(); err != nil {
+			break
+		}
+	}
+	return c.nc.Close()
+}
