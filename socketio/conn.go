@@ -61,6 +61,7 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 		c.address = host
 	}
 	sess.DropHandshakeMaps() // c.headers and c.query are the copies in use
+
 	c.mu.Lock() // the timer may fire before newConn returns
 	defer c.mu.Unlock()
 	c.connectTimer = time.AfterFunc(s.connectTimeout, func() {
