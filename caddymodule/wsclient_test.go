@@ -243,6 +243,20 @@ func (c *wsClient) next(keep func(sioPacket) bool) sioPacket {
 			}
 			c.pending = append(c.pending, p)
 		case <-c.closed:
+			// The reader queues every packet before it ends; select picks
+			// among ready cases at random, so take what is queued first.
+			for {
+				select {
+				case p := <-c.pkts:
+					if keep(p) {
+						return p
+					}
+					c.pending = append(c.pending, p)
+					continue
+				default:
+				}
+				break
+			}
 			c.t.Fatalf("%s: connection closed while waiting", c.name)
 		case <-timer.C:
 			c.t.Fatalf("%s: timed out waiting for a packet", c.name)
