@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
 )
 
 // A client sending events as fast as it can does not hold up the others:
@@ -31,7 +32,12 @@ func TestFloodDoesNotStallOthers(t *testing.T) {
 			if limited {
 				l = socketio.Limits{EventRate: 2000, EventBurst: 2000}
 			}
-			srv, _, hs := limitServer(t, l)
+			// A long heartbeat: the flooder's own pongs queue behind its
+			// flood, and a ping timeout would end the flood early.
+			srv, hs := newTestServer(t, &socketio.Options{
+				Limits: l,
+				Engine: engine.Config{PingInterval: 20 * time.Second, PingTimeout: 20 * time.Second},
+			})
 			var flooded atomic.Int64
 			reasons := make(chan socketio.Reason, 64)
 			srv.Of("/").OnConnection(func(s *socketio.Socket) {
