@@ -233,29 +233,30 @@ func (c *wsClient) next(keep func(sioPacket) bool) sioPacket {
 			return p
 		}
 	}
+	// queued takes the next queued packet, if any: it reports a match, or
+	// keeps a packet that does not match for later calls.
+	queued := func(p sioPacket) bool {
+		if keep(p) {
+			return true
+		}
+		c.pending = append(c.pending, p)
+		return false
+	}
 	timer := time.NewTimer(waitFor)
 	defer timer.Stop()
 	for {
 		select {
 		case p := <-c.pkts:
-			if keep(p) {
+			if queued(p) {
 				return p
 			}
-			c.pending = append(c.pending, p)
 		case <-c.closed:
 			// The reader queues every packet before it ends; select picks
 			// among ready cases at random, so take what is queued first.
-			for {
-				select {
-				case p := <-c.pkts:
-					if keep(p) {
-						return p
-					}
-					c.pending = append(c.pending, p)
-					continue
-				default:
+			for len(c.pkts) > 0 {
+				if p := <-c.pkts; queued(p) {
+					return p
 				}
-				break
 			}
 			c.t.Fatalf("%s: connection closed while waiting", c.name)
 		case <-timer.C:

@@ -3,7 +3,6 @@ package socketio_test
 import (
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ func TestNoLeakAcrossConnectCycles(t *testing.T) {
 		cycle(i)
 	}
 	waitIdle(t, srv.Engine().SessionCount)
-	goroutines, heap := settledGoroutines(), heapInUse()
+	goroutines, heap := siotest.SettledGoroutines(), siotest.HeapInUse()
 
 	for i := 0; i < *cycles; i++ {
 		cycle(i)
@@ -51,17 +50,8 @@ func TestNoLeakAcrossConnectCycles(t *testing.T) {
 	if n := srv.Of("/").SocketCount(); n != 0 {
 		t.Fatalf("%d sockets left", n)
 	}
-	// Idle websocket read workers linger for up to 2 s before they exit,
-	// so wait for the count to come down rather than taking one sample.
-	g := settledGoroutines()
-	for deadline := time.Now().Add(10 * time.Second); g > goroutines+5 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		g = runtime.NumGoroutine()
-	}
-	if g > goroutines+5 {
-		t.Fatalf("goroutines grew from %d to %d over %d cycles", goroutines, g, *cycles)
-	}
-	if h := heapInUse(); h > heap+4<<20 {
+	siotest.WaitGoroutines(t, goroutines+5, 10*time.Second)
+	if h := siotest.HeapInUse(); h > heap+4<<20 {
 		t.Fatalf("heap grew from %d to %d bytes over %d cycles", heap, h, *cycles)
 	}
 }
@@ -75,28 +65,6 @@ func waitIdle(t *testing.T, sessions func() int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// settledGoroutines counts goroutines once exiting ones had time to end.
-func settledGoroutines() int {
-	n := runtime.NumGoroutine()
-	for i := 0; i < 50; i++ {
-		time.Sleep(20 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
-			return m
-		}
-		n = m
-	}
-	return n
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
 }
 
 func pollHandshake(t *testing.T, c *http.Client, base string) string {

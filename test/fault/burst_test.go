@@ -54,7 +54,7 @@ func TestBurstConnect(t *testing.T) {
 		hs.Close()
 	})
 	addr := hs.Listener.Addr().String()
-	goroutines := settledGoroutines()
+	goroutines := siotest.SettledGoroutines()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), burstChildEnv+"="+addr,
@@ -129,7 +129,7 @@ func TestBurstConnect(t *testing.T) {
 		return srv.Engine().SessionCount() == 0 && srv.Of("/").SocketCount() == 0
 	})
 	t.Logf("sessions back to 0 %v after the clients began closing", time.Since(closed))
-	waitGoroutines(t, goroutines+10, 30*time.Second)
+	siotest.WaitGoroutines(t, goroutines+10, 30*time.Second)
 }
 
 // burstChild is the child process of TestBurstConnect: it dials, prints a

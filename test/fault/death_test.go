@@ -187,7 +187,7 @@ func TestAbruptClientDeath(t *testing.T) {
 		hs.Close()
 	})
 	addr := hs.Listener.Addr().String()
-	goroutines := settledGoroutines()
+	goroutines := siotest.SettledGoroutines()
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -360,5 +360,5 @@ func TestAbruptClientDeath(t *testing.T) {
 	for _, p := range polls {
 		p.close()
 	}
-	waitGoroutines(t, goroutines+5, 15*time.Second)
+	siotest.WaitGoroutines(t, goroutines+5, 15*time.Second)
 }

@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,47 +70,6 @@ func TestMain(m *testing.M) {
 }
 
 // --- measurements ---
-
-// heapInUse is HeapInuse after two GCs.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
-}
-
-// settledGoroutines counts goroutines once exiting ones had time to end
-// (two equal counts 20 ms apart, at most a second).
-func settledGoroutines() int {
-	n := runtime.NumGoroutine()
-	for i := 0; i < 50; i++ {
-		time.Sleep(20 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
-			return m
-		}
-		n = m
-	}
-	return n
-}
-
-// waitGoroutines waits (bounded) until the goroutine count is at most max.
-func waitGoroutines(t *testing.T, max int, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		n := settledGoroutines()
-		if n <= max {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines, want at most %d; stacks:\n%s", n, max, buf)
-		}
-	}
-}
 
 // eventually polls cond every 10 ms until it holds or d passes.
 func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {

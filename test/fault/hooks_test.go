@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
 // connectNsp joins nsp (not "/") and waits for the CONNECT reply.
@@ -334,7 +336,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 			// Baseline for leaks: the healthy phase is over, its
 			// connections to the app are closed.
 			okApp.CloseClientConnections()
-			goroutines, heap = settledGoroutines(), heapInUse()
+			goroutines, heap = siotest.SettledGoroutines(), siotest.HeapInUse()
 		}
 	}
 	stopProbes()
@@ -370,9 +372,9 @@ func TestHookUpstreamFaults(t *testing.T) {
 	if q, f := m.get("caddy_socketio_hook_queued", "hub", hub), m.get("caddy_socketio_hook_requests_in_flight", "hub", hub); q != 0 || f != 0 {
 		t.Errorf("hook queued %v, in flight %v after the load", q, f)
 	}
-	waitGoroutines(t, goroutines+20, 15*time.Second)
-	h := heapInUse()
-	t.Logf("goroutines %d before the faults, %d after; heap %d KiB, %d KiB", goroutines, settledGoroutines(), heap>>10, h>>10)
+	siotest.WaitGoroutines(t, goroutines+20, 15*time.Second)
+	h := siotest.HeapInUse()
+	t.Logf("goroutines %d before the faults, %d after; heap %d KiB, %d KiB", goroutines, siotest.SettledGoroutines(), heap>>10, h>>10)
 	if h > heap+16<<20 {
 		t.Errorf("heap grew from %d to %d bytes", heap, h)
 	}

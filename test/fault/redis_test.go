@@ -19,6 +19,7 @@ import (
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter/redis"
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter/redis/redistest"
 	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
+	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
 type redisNode struct {
@@ -135,7 +136,7 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 			return err == nil && len(socks) == 2*perNode
 		})
 	}
-	goroutines := settledGoroutines()
+	goroutines := siotest.SettledGoroutines()
 
 	// Broadcasters.
 	var seqs [2]atomic.Int64
@@ -289,5 +290,5 @@ func TestRedisRestartUnderTraffic(t *testing.T) {
 		}
 		eventually(t, "new client gone", 5*time.Second, func() bool { return n.srv.Of("/").SocketCount() == perNode })
 	}
-	waitGoroutines(t, goroutines+5, 15*time.Second)
+	siotest.WaitGoroutines(t, goroutines+5, 15*time.Second)
 }

@@ -142,7 +142,7 @@ func TestSlowConsumer(t *testing.T) {
 	defer sc.Conn.Close()
 	slowID := socketio.SocketID(sc.SocketID)
 	eventually(t, "all in the room", 10*time.Second, func() bool { return nsp.SocketCount() == nClients+1 })
-	heapIdle := heapInUse()
+	heapIdle := siotest.HeapInUse()
 
 	// Receivers: lat[seq] is the delivery latency of broadcast seq.
 	maxSeq := int((baseline+discBound+after)/rate) + 100
@@ -218,7 +218,7 @@ func TestSlowConsumer(t *testing.T) {
 			case <-stopSampler:
 				return
 			case <-tick.C:
-				h := heapInUse()
+				h := siotest.HeapInUse()
 				m := &heapMax[phase.Load()]
 				if h > m.Load() {
 					m.Store(h)
