@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
@@ -11,8 +12,8 @@ import (
 // with the clients connected through Caddy and this module: the difference
 // between the two is the module's overhead on fan-out.
 func BenchmarkCaddyBroadcastRoom1000(b *testing.B) {
-	port := freePort(b)
-	if err := loadCaddyfile(b, site(port, `socketio {
+	port := caddytest.FreePort(b)
+	if err := caddytest.LoadCaddyfile(b, site(port, `socketio {
 		ping_interval 1h
 		ping_timeout 1h
 	}`)); err != nil {

@@ -2,75 +2,23 @@ package caddymodule
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 )
 
 // These tests run Caddy in-process (caddy.Load), with the admin endpoint off
 // and every listener on 127.0.0.1. They must not run in parallel: Caddy has
 // one running config per process.
 
-var (
-	storageOnce sync.Once
-	storagePath string
-)
-
-// storageDir is Caddy's storage for these tests, shared by all of them: Caddy
-// cleans its storage in the background, possibly after a test ended, so a
-// per-test t.TempDir could not be removed. TestMain removes it.
-func storageDir(t testing.TB) string {
-	storageOnce.Do(func() {
-		var err error
-		if storagePath, err = os.MkdirTemp("", "caddymodule-test-"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return storagePath
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if storagePath != "" {
-		_ = os.RemoveAll(storagePath)
-	}
+	caddytest.RemoveStorage()
 	os.Exit(code)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// loadCaddyfile adapts a Caddyfile (the global options are added) and loads
-// it into the running Caddy.
-func loadCaddyfile(t testing.TB, sites string) error {
-	t.Helper()
-	src := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	auto_https off
-	storage file_system %s
-	log {
-		level ERROR
-	}
-}
-%s`, storageDir(t), sites)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil {
-		t.Fatalf("adapt: %v\n%s", err, src)
-	}
-	return caddy.Load(cfg, true)
 }
 
 func site(port int, socketio string) string {
@@ -104,10 +52,10 @@ func stopCaddy(t testing.TB) {
 }
 
 func TestCaddyHubClaims(t *testing.T) {
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := caddytest.FreePort(t), caddytest.FreePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 
-	err := loadCaddyfile(t, site(p1, "socketio")+site(p2, "socketio"))
+	err := caddytest.LoadCaddyfile(t, site(p1, "socketio")+site(p2, "socketio"))
 	if err == nil || !strings.Contains(err.Error(), `hub "/socket.io/" is already used by another socketio handler in this config`) {
 		t.Fatalf("two sites with the default hub: err = %v", err)
 	}
@@ -115,7 +63,7 @@ func TestCaddyHubClaims(t *testing.T) {
 		t.Fatalf("a failed load left hubs behind: %v", refs)
 	}
 
-	err = loadCaddyfile(t, site(p1, "socketio {\n hub one\n}")+site(p2, "socketio {\n hub one\n ping_interval 5s\n}"))
+	err = caddytest.LoadCaddyfile(t, site(p1, "socketio {\n hub one\n}")+site(p2, "socketio {\n hub one\n ping_interval 5s\n}"))
 	if err == nil || !strings.Contains(err.Error(), `sharing hub "one" must have identical settings`) {
 		t.Fatalf("explicit shared hub with different settings: err = %v", err)
 	}
@@ -126,7 +74,7 @@ func TestCaddyHubClaims(t *testing.T) {
 			relay chatInput chatMessage
 		}
 	}`
-	err = loadCaddyfile(t, site(p1, shared)+site(p2, shared))
+	err = caddytest.LoadCaddyfile(t, site(p1, shared)+site(p2, shared))
 	if err != nil {
 		t.Fatalf("explicit shared hub: %v", err)
 	}
@@ -148,7 +96,7 @@ func TestCaddyHubClaims(t *testing.T) {
 	expectChat(t, b, "/", "chatMessage", chatMsg("a", "across sites"))
 
 	// Distinct names: two hubs.
-	if err := loadCaddyfile(t, site(p1, "socketio {\n hub one\n}")+site(p2, "socketio {\n hub two\n}")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, site(p1, "socketio {\n hub one\n}")+site(p2, "socketio {\n hub two\n}")); err != nil {
 		t.Fatalf("distinct hubs: %v", err)
 	}
 	if refs := poolRefs(); len(refs) != 2 {
@@ -182,11 +130,11 @@ func reloadSite(port int, greet, extra string) string {
 }
 
 func TestCaddyReload(t *testing.T) {
-	port := freePort(t)
+	port := caddytest.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	t.Cleanup(func() { stopCaddy(t) })
 
-	if err := loadCaddyfile(t, reloadSite(port, "v1", "")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, reloadSite(port, "v1", "")); err != nil {
 		t.Fatal(err)
 	}
 	hello := func(c *wsClient) string {
@@ -210,7 +158,7 @@ func TestCaddyReload(t *testing.T) {
 	a.expectEvent("/system", "message")
 
 	// Reload with live settings changed: same hub, nobody disconnected.
-	if err := loadCaddyfile(t, reloadSite(port, "v2", "ping_interval 2s")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, reloadSite(port, "v2", "ping_interval 2s")); err != nil {
 		t.Fatal(err)
 	}
 	if refs := poolRefs(); len(refs) != 1 {
@@ -233,7 +181,7 @@ func TestCaddyReload(t *testing.T) {
 	// (handle is ordered after socketio, so its subroute is provisioned
 	// after our handler, in the same server.)
 	bad := strings.Replace(reloadSite(port, "v3", "ping_interval 3s"), "respond", "handle /bad/* {\n\t\turi path_regexp ( x\n\t}\n\trespond", 1)
-	if err := loadCaddyfile(t, bad); err == nil {
+	if err := caddytest.LoadCaddyfile(t, bad); err == nil {
 		t.Fatal("a config with an invalid regexp loaded")
 	}
 	d := dialWS(t, url, "d")
@@ -254,7 +202,7 @@ func TestCaddyReload(t *testing.T) {
 
 	// Changing a fixed setting replaces the hub: its clients are closed
 	// (and would reconnect), new clients get the new hub.
-	if err := loadCaddyfile(t, reloadSite(port, "v4", "max_payload 2MB")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, reloadSite(port, "v4", "max_payload 2MB")); err != nil {
 		t.Fatal(err)
 	}
 	a.waitClosed()
@@ -268,7 +216,7 @@ func TestCaddyReload(t *testing.T) {
 	}
 
 	// Removing the directive closes the hub.
-	if err := loadCaddyfile(t, site(port, "")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, site(port, "")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitClosed()

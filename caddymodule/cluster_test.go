@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter/redis/redistest"
@@ -119,10 +120,10 @@ func adapterCounters(t *testing.T, hubName string) map[string]float64 {
 // and delivery resumes after Redis restarts.
 func TestCaddyRedisCluster(t *testing.T) {
 	rds := redistest.Start(t)
-	pa, pb := freePort(t), freePort(t)
+	pa, pb := caddytest.FreePort(t), caddytest.FreePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
-	if err := loadCaddyfile(t, clusterSite(pa, "node-a", rds.URL(), prefix)+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
+	if err := caddytest.LoadCaddyfile(t, clusterSite(pa, "node-a", rds.URL(), prefix)+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
 		t.Fatal(err)
 	}
 	urlA, urlB := fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
@@ -229,7 +230,7 @@ func b2SID(t *testing.T, all, inR1 []adapter.SocketInfo) string {
 // TestCaddyRedisUnreachable: a config whose Redis does not answer fails to
 // load with a clear error, and leaves no hub behind.
 func TestCaddyRedisUnreachable(t *testing.T) {
-	port, dead := freePort(t), freePort(t)
+	port, dead := caddytest.FreePort(t), caddytest.FreePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 	src := site(port, fmt.Sprintf(`socketio {
 		adapter redis redis://:secret@127.0.0.1:%d/0 {
@@ -237,7 +238,7 @@ func TestCaddyRedisUnreachable(t *testing.T) {
 		}
 	}`, dead))
 	start := time.Now()
-	err := loadCaddyfile(t, src)
+	err := caddytest.LoadCaddyfile(t, src)
 	want := fmt.Sprintf("redis adapter: cannot reach redis://:xxxxx@127.0.0.1:%d/0: ", dead)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -265,7 +266,7 @@ func TestCaddyRedisClusterHookReply(t *testing.T) {
 		}
 	}))
 	t.Cleanup(app.Close)
-	pa, pb := freePort(t), freePort(t)
+	pa, pb := caddytest.FreePort(t), caddytest.FreePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
 	nodeA := site(pa, `socketio {
@@ -280,7 +281,7 @@ func TestCaddyRedisClusterHookReply(t *testing.T) {
 			join joinRoom room
 		}
 	}`)
-	if err := loadCaddyfile(t, nodeA+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
+	if err := caddytest.LoadCaddyfile(t, nodeA+clusterSite(pb, "node-b", rds.URL(), prefix)); err != nil {
 		t.Fatal(err)
 	}
 	a1 := joinPlain(t, fmt.Sprintf("http://127.0.0.1:%d", pa), "a1")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 )
 
 // TestExampleHooksCaddyfile runs Caddyfile.hooks-example, adapted with test
@@ -26,7 +28,7 @@ func TestExampleHooksCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Skip("no go toolchain in PATH")
 	}
-	port, appPort := freePort(t), freePort(t)
+	port, appPort := caddytest.FreePort(t), caddytest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	secret, token := "example-hook-secret", "example-api-token"
 
@@ -71,7 +73,7 @@ func TestExampleHooksCaddyfile(t *testing.T) {
 	}
 
 	// Caddy with the example Caddyfile, as documented, test ports only.
-	dir := storageDir(t)
+	dir := caddytest.StorageDir(t)
 	t.Setenv("SOCKETIO_DEMO_ADMIN", "off")
 	t.Setenv("SOCKETIO_DEMO_PORT", fmt.Sprint(port))
 	t.Setenv("SOCKETIO_DEMO_BIND", "127.0.0.1")

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
 )
 
@@ -150,10 +151,10 @@ func expectString(t *testing.T, args []json.RawMessage, want string) {
 func TestCaddyHooksAndAPI(t *testing.T) {
 	setHookEnv(t)
 	app := newHookApp(t)
-	port := freePort(t)
+	port := caddytest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	t.Cleanup(func() { stopCaddy(t) })
-	if err := loadCaddyfile(t, hooksSite(port, app.srv.URL, "/hook")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, hooksSite(port, app.srv.URL, "/hook")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -222,7 +223,7 @@ func TestCaddyHooksAndAPI(t *testing.T) {
 	}
 
 	// A reload that keeps the hub moves connected sockets to the new hook.
-	if err := loadCaddyfile(t, hooksSite(port, app.srv.URL, "/hook2")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, hooksSite(port, app.srv.URL, "/hook2")); err != nil {
 		t.Fatal(err)
 	}
 	ack = a.emitAck("/", "chatInput", "after reload")
@@ -279,8 +280,8 @@ func hookCounter(t *testing.T, name, hook string) float64 {
 
 func TestCaddyHooksConnectFailure(t *testing.T) {
 	setHookEnv(t)
-	port := freePort(t)
-	dead := fmt.Sprintf("http://127.0.0.1:%d/hook", freePort(t)) // nothing listens
+	port := caddytest.FreePort(t)
+	dead := fmt.Sprintf("http://127.0.0.1:%d/hook", caddytest.FreePort(t)) // nothing listens
 	t.Cleanup(func() { stopCaddy(t) })
 	cfg := func(onError string) string {
 		return site(port, `socketio {
@@ -291,14 +292,14 @@ func TestCaddyHooksConnectFailure(t *testing.T) {
 			}
 		}`)
 	}
-	if err := loadCaddyfile(t, cfg("deny")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, cfg("deny")); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	if msg := dialWS(t, base, "a").connectError("/"); msg != "hook failed" {
 		t.Fatalf("deny: %q", msg)
 	}
-	if err := loadCaddyfile(t, cfg("allow")); err != nil {
+	if err := caddytest.LoadCaddyfile(t, cfg("allow")); err != nil {
 		t.Fatal(err)
 	}
 	dialWS(t, base, "b").connect("/")
@@ -308,10 +309,10 @@ func TestCaddyHooksConnectFailure(t *testing.T) {
 }
 
 func TestCaddyAPIConfigErrors(t *testing.T) {
-	port := freePort(t)
+	port := caddytest.FreePort(t)
 	t.Cleanup(func() { stopCaddy(t) })
 	t.Setenv("SOCKETIO_TEST_EMPTY", "")
-	err := loadCaddyfile(t, site(port, `socketio {
+	err := caddytest.LoadCaddyfile(t, site(port, `socketio {
 		api /sio-api {
 			token {env.SOCKETIO_TEST_EMPTY}
 		}
@@ -319,7 +320,7 @@ func TestCaddyAPIConfigErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "empty once its placeholders are replaced") {
 		t.Fatalf("empty token: %v", err)
 	}
-	err = loadCaddyfile(t, site(port, `socketio {
+	err = caddytest.LoadCaddyfile(t, site(port, `socketio {
 		api /socket.io/api {
 			token t
 		}
@@ -344,7 +345,7 @@ func loadWithAdmin(t *testing.T, adminPort int, sites string) error {
 		level ERROR
 	}
 }
-%s`, adminPort, storageDir(t), sites)
+%s`, adminPort, caddytest.StorageDir(t), sites)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
 	if err != nil {
 		t.Fatalf("adapt: %v", err)
@@ -353,7 +354,7 @@ func loadWithAdmin(t *testing.T, adminPort int, sites string) error {
 }
 
 func TestCaddyAdminAPI(t *testing.T) {
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := caddytest.FreePort(t), caddytest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	admin := fmt.Sprintf("http://127.0.0.1:%d/socketio", adminPort)
 	t.Cleanup(func() { stopCaddy(t) })

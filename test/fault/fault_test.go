@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -28,11 +27,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-socketio/caddy-socketio/caddymodule"
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
@@ -52,10 +51,7 @@ func size[T any](reduced, full, long T) T {
 	return full
 }
 
-var (
-	storageOnce sync.Once
-	storagePath string
-)
+var ()
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -63,9 +59,7 @@ func TestMain(m *testing.M) {
 		os.Exit(burstChild())
 	}
 	code := m.Run()
-	if storagePath != "" {
-		_ = os.RemoveAll(storagePath)
-	}
+	caddytest.RemoveStorage()
 	os.Exit(code)
 }
 
@@ -206,49 +200,6 @@ func closeAll(clients []*client) {
 }
 
 // --- Caddy ---
-
-func storageDir(t testing.TB) string {
-	storageOnce.Do(func() {
-		var err error
-		if storagePath, err = os.MkdirTemp("", "fault-test-caddy-"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return storagePath
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// loadCaddyfile adapts sites with test global options (admin off, every
-// listener on 127.0.0.1 by the sites' bind) and loads them into the
-// in-process Caddy. Caddy has one running config per process: these tests
-// do not run in parallel.
-func loadCaddyfile(t testing.TB, sites string) error {
-	t.Helper()
-	src := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	auto_https off
-	storage file_system %s
-	log {
-		level ERROR
-	}
-}
-%s`, storageDir(t), sites)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil {
-		t.Fatalf("adapt: %v\n%s", err, src)
-	}
-	return caddy.Load(cfg, true)
-}
 
 // metricsSite serves Caddy's metrics (the config's registry, where the
 // caddy_socketio_* collectors are) on its own port.

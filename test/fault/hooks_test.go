@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
@@ -128,9 +129,9 @@ func TestHookUpstreamFaults(t *testing.T) {
 		}
 	}))
 	defer garbageApp.Close()
-	downURL := fmt.Sprintf("http://127.0.0.1:%d/hook", freePort(t)) // nothing listens there
+	downURL := fmt.Sprintf("http://127.0.0.1:%d/hook", caddytest.FreePort(t)) // nothing listens there
 
-	port, mport := freePort(t), freePort(t)
+	port, mport := caddytest.FreePort(t), caddytest.FreePort(t)
 	hookURL := map[string]string{
 		"/ok": okApp.URL + "/hook", "/down": downURL,
 		"/slow": slowApp.URL + "/hook", "/garbage": garbageApp.URL + "/hook",
@@ -173,7 +174,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 	respond 404
 }
 %s`, port, hub, hookURL["/ok"], hookURL["/down"], hookURL["/slow"], hookURL["/garbage"], metricsSite(mport))
-	if err := loadCaddyfile(t, cfg); err != nil {
+	if err := caddytest.LoadCaddyfile(t, cfg); err != nil {
 		t.Fatal(err)
 	}
 	defer stopCaddy(t)

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/caddytest"
 )
 
 func reloadConfig(port, mport, version int) string {
@@ -48,8 +50,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 		every    = 20 * time.Millisecond
 		hub      = "fault-reload"
 	)
-	port, mport := freePort(t), freePort(t)
-	if err := loadCaddyfile(t, reloadConfig(port, mport, 0)); err != nil {
+	port, mport := caddytest.FreePort(t), caddytest.FreePort(t)
+	if err := caddytest.LoadCaddyfile(t, reloadConfig(port, mport, 0)); err != nil {
 		t.Fatal(err)
 	}
 	defer stopCaddy(t)
@@ -151,7 +153,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 	for i := 1; i <= reloads; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second)))
 		t0 := time.Now()
-		if err := loadCaddyfile(t, reloadConfig(port, mport, i)); err != nil {
+		if err := caddytest.LoadCaddyfile(t, reloadConfig(port, mport, i)); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		worstLoad = max(worstLoad, time.Since(t0))
