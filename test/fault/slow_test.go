@@ -299,7 +299,10 @@ func TestSlowConsumer(t *testing.T) {
 	if took > discBound {
 		t.Errorf("slow client cut after %v", took)
 	}
-	if hb, hs := heapMax[0].Load(), heapMax[1].Load(); hs > hb+8<<20 {
+	// The slow client can pin only its send queue (SendQueueLen frames);
+	// the rest is how far the sampled heap wanders with this many clients,
+	// which grows with them: 8 MiB, or 15 % of the baseline when larger.
+	if hb, hs := heapMax[0].Load(), heapMax[1].Load(); hs > hb+max(8<<20, hb*15/100) {
 		t.Errorf("heap grew from %d to %d bytes in the slow phase", hb, hs)
 	}
 }
