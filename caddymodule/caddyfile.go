@@ -40,6 +40,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_payload      <size>
 //	    cors_origins     <origin...>
 //	    cors_credentials [on|off]
+//	    limits {
+//	        max_connections      <n>|off
+//	        max_namespaces       <n>|off
+//	        max_rooms_per_socket <n>|off
+//	        max_attachments      <n>|off
+//	        event_rate           <per_second> [<burst>]
+//	        send_queue_size      <n>
+//	        send_queue_bytes     <size>
+//	    }
 //	    adapter memory | adapter redis <url> [{
 //	        prefix                   <prefix>
 //	        requests_timeout         <duration>
@@ -108,6 +117,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - cors_origins: origins allowed cross-origin (may be repeated; * for
 //     any). Websocket handshakes from other browser origins are refused.
 //   - cors_credentials: allow cookies on cross-origin requests.
+//   - limits: bounds on what clients can make the hub hold or do, each
+//     with a safe default (Limits; README.md, "Limits"; docs/security.md).
 //   - adapter: where rooms live. memory (default): this instance only.
 //     redis <url>: several Caddy instances (or Node servers with
 //     @socket.io/redis-adapter) share rooms and broadcasts through Redis.
@@ -158,7 +169,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     number); with exclusive, leave every other room first (the socket's
 //     own id room excepted). The client's ack, if requested, gets the room
 //     name (null if refused: no room, another socket's id, over 256 bytes,
-//     or over 64 rooms).
+//     or over limits.max_rooms_per_socket rooms).
 //   - leave: on <event>, leave the room named as for join.
 //   - relay: on <event>, emit <emit_as> (default: the same name) with the
 //     same arguments to `to rooms` (default: every room the sender is in,

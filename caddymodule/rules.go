@@ -64,9 +64,9 @@ type GreetRule struct {
 
 // JoinRule makes a socket join the room named in an event it emits. Names
 // of other sockets' private rooms (their ids) are refused, as are names
-// longer than 256 bytes and joins beyond 64 rooms per socket. If the client
-// asks for an acknowledgement, it gets the room name, or null when the join
-// was refused. Joins run before leaves and relays of the same event.
+// longer than 256 bytes and joins beyond limits.max_rooms_per_socket (256 by
+// default). If the client asks for an acknowledgement, it gets the room
+// name, or null when the join was refused. Joins run before leaves and relays of the same event.
 type JoinRule struct {
 	// Name of the event the client emits, e.g. "joinRoom". Required.
 	Event string `json:"event"`

@@ -178,3 +178,10 @@ type Handshake struct {
 	Time       time.Time
 	XDomain    bool // Origin header present
 }
+
+// WithDefaults returns c with the defaults applied, as NewServer uses it
+// (the Caddy module's docs test compares them with its tables).
+func (c Config) WithDefaults() Config {
+	c.applyDefaults()
+	return c
+}
