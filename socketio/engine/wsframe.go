@@ -15,6 +15,7 @@ const (
 // Close codes (RFC 6455 §7.4.1) we send on a bad client frame.
 const (
 	closeProtocolError = 1002
+	closeInvalidData   = 1007 // text that is not UTF-8
 	closeMessageTooBig = 1009
 )
 
@@ -30,14 +31,16 @@ func (e *wsFrameError) Error() string { return "websocket: " + e.msg }
 
 func protocolError(msg string) error { return &wsFrameError{closeProtocolError, msg} }
 
-// closeFrameFor is the close frame answering err.
-func closeFrameFor(err error) []byte {
-	code := uint16(closeProtocolError)
+// frameErrorCode is the close code answering err.
+func frameErrorCode(err error) uint16 {
 	if fe, ok := err.(*wsFrameError); ok {
-		code = fe.code
+		return fe.code
 	}
-	return []byte{0x80 | opClose, 2, byte(code >> 8), byte(code)}
+	return closeProtocolError
 }
+
+// closeFrameFor is the close frame answering err.
+func closeFrameFor(err error) []byte { return closeFrame(frameErrorCode(err)) }
 
 // wsReader decodes the frames a client sends (RFC 6455 §5), incrementally:
 // it is fed whatever a read returned and keeps only what a frame split
@@ -49,7 +52,9 @@ func closeFrameFor(err error) []byte {
 // unfragmented with at most 125 bytes; continuation frames only inside a
 // message and no new message inside one; close frames with a valid code and
 // UTF-8 reason. A message longer than limit (the sum of its fragments) is
-// refused with close code 1009, anything else with 1002.
+// refused with close code 1009; a text message (all its fragments together)
+// or a close reason that is not valid UTF-8 with 1007 (RFC 6455 §8.1);
+// anything else with 1002.
 type wsReader struct {
 	limit int64 // largest message; <= 0: none
 
@@ -124,6 +129,9 @@ func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
 		if r.fin {
 			op, data = r.msgOp, r.msg
 			r.msgOp, r.msgLen, r.msg = 0, 0, nil
+			if op == opText && !validUTF8(data) {
+				return 0, nil, n, &wsFrameError{closeInvalidData, "invalid UTF-8 in a text message"}
+			}
 			return op, data, n, nil
 		}
 	}
@@ -268,8 +276,15 @@ func checkCloseFrame(p []byte) error {
 	if !valid {
 		return protocolError("invalid close code")
 	}
-	if !utf8.Valid(p[2:]) {
-		return protocolError("invalid UTF-8 in close frame")
+	if !validUTF8(p[2:]) {
+		return &wsFrameError{closeInvalidData, "invalid UTF-8 in close frame"}
 	}
 	return nil
 }
+
+// validUTF8 checks a text message or close reason. The standard library's
+// utf8.Valid already skips ASCII (what Socket.IO's JSON mostly is) 8 bytes
+// at a time before decoding runes; a hand-written 32-bytes-a-word loop in
+// front of it measured slower (BenchmarkValidUTF8 keeps the figures: about
+// 0.4 ns a byte on a typical event, against tens of µs for handling it).
+func validUTF8(b []byte) bool { return utf8.Valid(b) }
