@@ -36,7 +36,7 @@ type Stats struct {
 // counters are updated with atomic adds, once per batch on the write path.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected, refusedFull, tooLarge atomic.Uint64
-	protocolErrors, panics                                                             atomic.Uint64
+	protocolErrors, panics                                                                atomic.Uint64
 }
 
 // Stats returns the server's counters so far.

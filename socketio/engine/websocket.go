@@ -533,7 +533,7 @@ func (c *wsConn) onPing(data []byte) bool {
 	start, overflow := s.queuePongLocked(data)
 	if overflow {
 		s.overflowLocked(1, int64(len(data))) // unlocks
-		return true // the session closed and dropped c: the read fails next
+		return true                           // the session closed and dropped c: the read fails next
 	}
 	s.mu.Unlock()
 	if start {
