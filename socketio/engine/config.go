@@ -92,6 +92,12 @@ type Config struct {
 	// http.ResponseController.SetReadDeadline, so it applies even when the
 	// HTTP server has no read timeout (Caddy's default). Default 10s.
 	PostReadTimeout time.Duration
+	// MaxHandshakeBytes: the most bytes of headers (names and values) plus
+	// query string a handshake may carry; a session keeps them for its
+	// lifetime (Handshake, socket.handshake). A bigger handshake is refused
+	// with HTTP 431 before any session exists. Default 32 KiB (Node's HTTP
+	// server refuses headers over 16 KiB).
+	MaxHandshakeBytes int
 	// MaxPayloadPackets: the most packets one polling POST body may carry.
 	// A body with more is refused (HTTP 400, session closed with "parse
 	// error") before any of its packets is delivered. Default 10,000 (the
@@ -149,6 +155,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.PostReadTimeout <= 0 {
 		c.PostReadTimeout = 10 * time.Second
+	}
+	if c.MaxHandshakeBytes <= 0 {
+		c.MaxHandshakeBytes = 32 << 10
 	}
 	if c.MaxPayloadPackets <= 0 {
 		c.MaxPayloadPackets = 10_000

@@ -297,6 +297,17 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(CodeBadHandshakeMethod, "")
 		return
 	}
+	if handshakeSize(r) > srv.cfg.MaxHandshakeBytes {
+		// Kept for the session's lifetime: refuse rather than hold it.
+		srv.counters.rejected.Add(1)
+		const msg = "Request Header Fields Too Large"
+		if isUpgrade {
+			writeUpgradeError(w, http.StatusRequestHeaderFieldsTooLarge, msg)
+		} else {
+			writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, CodeBadRequest, msg)
+		}
+		return
+	}
 	if transport == WebSocket && !isUpgrade {
 		fail(CodeBadRequest, "")
 		return
@@ -334,6 +345,18 @@ func (srv *Server) transportEnabled(t Transport) bool {
 		return srv.websocket
 	}
 	return false
+}
+
+// handshakeSize is what a session would keep of its handshake request:
+// header names and values, and the query string.
+func handshakeSize(r *http.Request) int {
+	n := len(r.URL.RawQuery)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v)
+		}
+	}
+	return n
 }
 
 // invalidHeaderValue mirrors Node's checkInvalidHeaderChar.

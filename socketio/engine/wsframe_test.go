@@ -314,32 +314,6 @@ func FuzzWSFrames(f *testing.F) {
 	})
 }
 
-func TestValidUTF8(t *testing.T) {
-	ascii := strings.Repeat(`{"a":1,"b":"xyz"}`, 10)
-	for _, s := range []string{
-		"", "a", ascii, ascii + "é", "é" + ascii, ascii[:33] + "\xff" + ascii, ascii[:7] + "\xe2\x82\xac" + ascii,
-		ascii[:31] + "\xe2\x82\xac", ascii[:31] + "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80", ascii + "\x80",
-	} {
-		for cut := 0; cut <= len(s); cut++ {
-			b := []byte(s[cut:])
-			if got, want := validUTF8(b), utf8.Valid(b); got != want {
-				t.Fatalf("%q: %v, utf8.Valid %v", b, got, want)
-			}
-		}
-	}
-}
-
-// FuzzValidUTF8 checks the ASCII fast path against utf8.Valid.
-func FuzzValidUTF8(f *testing.F) {
-	f.Add([]byte(`{"a":1}`))
-	f.Add([]byte("0123456789abcdef0123456789abcdef\xc3\xa9"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validUTF8(b), utf8.Valid(b); got != want {
-			t.Fatalf("%q: %v, utf8.Valid %v", b, got, want)
-		}
-	})
-}
-
 // A typical Socket.IO event, as JSON text: mostly ASCII.
 var jsonEvent = []byte(`42["chat message",{"room":"lobby","user":"alice","text":"hello everyone, how is it going today?","ts":1733140800000,"tags":["greeting","casual"],"meta":{"client":"web","version":"4.8.1"}}]`)
 
