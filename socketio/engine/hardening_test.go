@@ -146,6 +146,17 @@ func TestCloseCodesReachClient(t *testing.T) {
 	t.Run("too big while sending", func(t *testing.T) {
 		e := newEnv(t, slowPing) // max_payload 1 MB
 		nc, _ := e.rawWS(0)
+		// Echoes the client does not read yet: the server's send queue
+		// holds them (and the close frame after them) when it refuses the
+		// big message. Closing at once would reset the connection and
+		// discard all of it.
+		echo := clientFrame(true, opBinary, bytes.Repeat([]byte("e"), 900_000), testMask)
+		for range 2 {
+			if _, err := nc.Write(echo); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
 		const size = 4 << 20
 		hdr := binary.BigEndian.AppendUint64([]byte{0x82, 0x80 | 127}, size)
 		hdr = append(hdr, testMask[:]...)
@@ -164,9 +175,10 @@ func TestCloseCodesReachClient(t *testing.T) {
 				}
 			}
 		}()
-		expectCloseCode(t, nc, 1009)
-		nc.Close()
+		// Read only once everything is sent: a server that closed at once
+		// would have reset the connection, and the close frame with it.
 		wg.Wait()
+		expectCloseCode(t, nc, 1009)
 	})
 }
 
