@@ -33,7 +33,7 @@ func TestEpollWaitFailures(t *testing.T) {
 	}
 	epollWaitHook.Store(&transient)
 	writeWS(t, c, websocket.TextMessage, "4one")
-	if _, m := readWS(t, c); m != "4one" {
+	if _, m := readWSSkipPing(t, c); m != "4one" {
 		t.Fatalf("echo %q", m)
 	}
 	if n := calls.Load(); n < 4 {
@@ -46,17 +46,17 @@ func TestEpollWaitFailures(t *testing.T) {
 	broken := func(int, []syscall.EpollEvent) (int, error) { calls.Add(1); return 0, syscall.EIO }
 	epollWaitHook.Store(&broken)
 	writeWS(t, c, websocket.TextMessage, "4two") // wakes the poller, which fails for good
-	if _, m := readWS(t, c); m != "4two" {
+	if _, m := readWSSkipPing(t, c); m != "4two" {
 		t.Fatalf("echo after the poller failed: %q", m)
 	}
 	eventually(t, "moved to a blocking reader", func() bool { return pollRegistered() == 0 })
 	writeWS(t, c, websocket.TextMessage, "4three")
-	if _, m := readWS(t, c); m != "4three" {
+	if _, m := readWSSkipPing(t, c); m != "4three" {
 		t.Fatalf("echo %q", m)
 	}
 	c2, _, _ := e.wsHandshake("")
 	writeWS(t, c2, websocket.TextMessage, "4new")
-	if _, m := readWS(t, c2); m != "4new" {
+	if _, m := readWSSkipPing(t, c2); m != "4new" {
 		t.Fatalf("new connection: %q", m)
 	}
 	if n := pollRegistered(); n != 0 {
