@@ -55,3 +55,30 @@ func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
 		t.Fatal("process-wide count missing")
 	}
 }
+
+// TestAckTimeoutPanic: a panic in an acknowledgement-timeout callback (a
+// timer goroutine) closes that connection only, and is counted.
+func TestAckTimeoutPanic(t *testing.T) {
+	srv, hs := newTestServer(t, nil)
+	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		_ = s.EmitAck(10*time.Millisecond, func([]any, error) { panic("ack callback bug") }, "question")
+	})
+	before := srv.Engine().Stats().Panics
+	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	c, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.WriteMessage(websocket.TextMessage, []byte("40"))
+	for i := 0; i < 100 && err == nil; i++ {
+		_, _, err = c.ReadMessage() // open, connect reply, the question: never answered
+	}
+	if !websocket.IsCloseError(err, 1011) {
+		t.Fatalf("%v, want close 1011", err)
+	}
+	if n := srv.Engine().Stats().Panics - before; n != 1 {
+		t.Fatalf("%d panics counted, want 1", n)
+	}
+}

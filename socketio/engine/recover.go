@@ -75,6 +75,17 @@ func (s *Session) recoverClose(where string) {
 	}
 }
 
+// Recover is for goroutines and timers the application runs on behalf of a
+// session (acknowledgement timeouts, connect timers): deferred directly
+// (defer s.Recover("what")), it recovers a panic, logs and counts it like
+// the engine's own, and closes the session.
+func (s *Session) Recover(where string) {
+	if r := recover(); r != nil {
+		s.srv.recovered(r, where, s.id)
+		s.closeWithCode(ReasonTransportError, false, closeInternalError)
+	}
+}
+
 // recoverRead is deferred by websocket readers: on a panic the connection
 // is closed (the session with it, unless c is an upgrade probe).
 func (c *wsConn) recoverRead() {
