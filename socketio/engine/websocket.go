@@ -46,11 +46,9 @@ const closeLinger = 2 * time.Second
 //
 // Writing: every frame is written by exactly one goroutine at a time: the
 // reader while the websocket is a probe, then the session's writer
-// goroutine. The exception is the close frame the reader sends when it
-// refuses a client frame (protocol error, message too big), as gorilla did.
-// That is one Write call on the net.Conn, and a net.Conn Write (TCP or TLS)
-// holds the connection's write lock for its whole length, so it cannot land
-// in the middle of one of our frames; it is also the end of the connection.
+// goroutine. A refused client frame (protocol error, bad UTF-8, message too
+// big) is answered by the session's writer too, with the close frame after
+// what it is writing (see refuse).
 //
 // Reading: one reader at a time, with no buffer kept while idle (see serve).
 type wsConn struct {

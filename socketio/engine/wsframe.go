@@ -20,8 +20,9 @@ const (
 )
 
 // wsFrameError is a client frame we refuse: the connection gets a close
-// frame with code, then is dropped (the session closes with
-// ReasonTransportError, as it did when gorilla read).
+// frame with code, what the client still sends is drained, then it ends
+// (the session closes with ReasonTransportError, as it did when gorilla
+// read; see wsConn.refuse).
 type wsFrameError struct {
 	code uint16
 	msg  string
@@ -39,8 +40,6 @@ func frameErrorCode(err error) uint16 {
 	return closeProtocolError
 }
 
-// closeFrameFor is the close frame answering err.
-func closeFrameFor(err error) []byte { return closeFrame(frameErrorCode(err)) }
 
 // wsReader decodes the frames a client sends (RFC 6455 §5), incrementally:
 // it is fed whatever a read returned and keeps only what a frame split

@@ -37,7 +37,7 @@ func feedChunks(limit int64, stream []byte, sizes []int) []wsEvent {
 			}
 			b = b[n:]
 			if err != nil {
-				out = append(out, wsEvent{code: binary.BigEndian.Uint16(closeFrameFor(err)[2:])})
+				out = append(out, wsEvent{code: frameErrorCode(err)})
 				return false
 			}
 			if op != 0 {
