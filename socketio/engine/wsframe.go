@@ -40,7 +40,6 @@ func frameErrorCode(err error) uint16 {
 	return closeProtocolError
 }
 
-
 // wsReader decodes the frames a client sends (RFC 6455 §5), incrementally:
 // it is fed whatever a read returned and keeps only what a frame split
 // across reads needs (a partial header, the message so far). It owns no read
