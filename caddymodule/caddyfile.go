@@ -48,6 +48,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        event_rate           <per_second> [<burst>]
 //	        send_queue_size      <n>
 //	        send_queue_bytes     <size>
+//	        post_read_timeout    <duration>
+//	        max_payload_packets  <n>
+//	        max_handshake_bytes  <size>
 //	    }
 //	    adapter memory | adapter redis <url> [{
 //	        prefix                   <prefix>
@@ -117,8 +120,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - cors_origins: origins allowed cross-origin (may be repeated; * for
 //     any). Websocket handshakes from other browser origins are refused.
 //   - cors_credentials: allow cookies on cross-origin requests.
-//   - limits: bounds on what clients can make the hub hold or do, each
-//     with a safe default (Limits; README.md, "Limits"; docs/security.md).
+//   - limits: bounds on what clients may make the hub hold or do, each
+//     with a safe default (the Limits type documents every one).
+//     post_read_timeout (10s) bounds reading a polling POST body;
+//     max_payload_packets (10000) caps the packets of one POST body;
+//     max_handshake_bytes (32KiB) caps the headers and query a connection
+//     keeps. Changing these three builds a new hub.
 //   - adapter: where rooms live. memory (default): this instance only.
 //     redis <url>: several Caddy instances (or Node servers with
 //     @socket.io/redis-adapter) share rooms and broadcasts through Redis.

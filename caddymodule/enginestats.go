@@ -16,6 +16,8 @@ func (c *engineCounters) add(o engineCounters) {
 	c.RejectedHandshakes += o.RejectedHandshakes
 	c.RefusedFull += o.RefusedFull
 	c.TooLarge += o.TooLarge
+	c.ProtocolErrors += o.ProtocolErrors
+	c.Panics += o.Panics
 }
 
 // readEngineCounters reads the engine's counters (atomics, cheap: called at

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
 
@@ -66,6 +67,28 @@ type Limits struct {
 	// send_queue_size, in bytes. At least max_payload. Changing it builds a
 	// new hub. Default: 16 MiB.
 	SendQueueBytes int64 `json:"send_queue_bytes,omitempty"`
+
+	// How long a client may take to send one polling POST body once its
+	// headers are in (Caddy sets no read timeout by default, and a body is
+	// read as it arrives, never allocated at its announced length). Over
+	// it the POST gets 400 and the connection is closed ("transport
+	// error"). Changing it builds a new hub. Default: 10s.
+	PostReadTimeout caddy.Duration `json:"post_read_timeout,omitempty"`
+
+	// Most packets one polling POST body may carry. A body with more gets
+	// 400 and closes its connection ("parse error") before any of its
+	// packets is handled; so does an empty packet (a run of separators),
+	// refused where it is found. Changing it builds a new hub. Default:
+	// 10000 (the official client sends all it has buffered, up to
+	// max_payload, in one body). Counted in
+	// caddy_socketio_protocol_errors_total.
+	MaxPayloadPackets int `json:"max_payload_packets,omitempty"`
+
+	// Most bytes of headers and query string a handshake may carry: a
+	// connection keeps them for its lifetime (socket.handshake, hooks). A
+	// bigger handshake gets HTTP 431. Changing it builds a new hub.
+	// Default: 32KiB. Counted in caddy_socketio_rejected_handshakes_total.
+	MaxHandshakeBytes int64 `json:"max_handshake_bytes,omitempty"`
 }
 
 func (l *Limits) check() error {
@@ -85,6 +108,12 @@ func (l *Limits) check() error {
 		return fmt.Errorf("limits: send_queue_size cannot be turned off")
 	case l.SendQueueBytes < 0:
 		return fmt.Errorf("limits: send_queue_bytes must not be negative")
+	case l.PostReadTimeout < 0:
+		return fmt.Errorf("limits: post_read_timeout must not be negative")
+	case l.MaxPayloadPackets < 0:
+		return fmt.Errorf("limits: max_payload_packets must be positive")
+	case l.MaxHandshakeBytes < 0 || l.MaxHandshakeBytes > 1<<30:
+		return fmt.Errorf("limits: max_handshake_bytes must be positive and at most 1GiB")
 	}
 	return nil
 }
@@ -125,6 +154,9 @@ func (l *Limits) maxConnections() int {
 //		event_rate           <per_second> [<burst>]
 //		send_queue_size      <n>
 //		send_queue_bytes     <size>
+//		post_read_timeout    <duration>
+//		max_payload_packets  <n>
+//		max_handshake_bytes  <size>
 //	}
 func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 	if d.NextArg() {
@@ -184,6 +216,26 @@ func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 				return d.Errf("send_queue_bytes: want a size, not %q", args[0])
 			}
 			l.SendQueueBytes = int64(n)
+		case "max_handshake_bytes":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			n, perr := humanize.ParseBytes(args[0])
+			if perr != nil || n == 0 || n > 1<<30 {
+				return d.Errf("max_handshake_bytes: want a size up to 1GiB, not %q", args[0])
+			}
+			l.MaxHandshakeBytes = int64(n)
+		case "max_payload_packets":
+			l.MaxPayloadPackets, err = count(false)
+		case "post_read_timeout":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			dur, perr := caddy.ParseDuration(args[0])
+			if perr != nil || dur <= 0 {
+				return d.Errf("post_read_timeout: want a positive duration, not %q", args[0])
+			}
+			l.PostReadTimeout = caddy.Duration(dur)
 		default:
 			return d.Errf("limits: unknown setting %q", opt)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
 )
 
 // The collectors are package-level so that their values continue across
@@ -48,7 +49,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 // settings changed) are summed.
 type engineCollector struct {
 	sessions, packetsIn, packetsOut, bytesIn, bytesOut, slowClosed, rejected *prometheus.Desc
-	limitHits                                                                *prometheus.Desc
+	limitHits, protocolErrors, panics                                        *prometheus.Desc
 }
 
 func newEngineCollector() *engineCollector {
@@ -61,8 +62,13 @@ func newEngineCollector() *engineCollector {
 		packetsOut: d("packets_sent_total", "Engine.IO packets sent to clients, by hub."),
 		bytesIn:    d("received_bytes_total", "Engine.IO payload bytes received from clients, by hub."),
 		bytesOut:   d("sent_bytes_total", "Engine.IO payload bytes sent to clients, by hub."),
-		slowClosed: d("slow_client_disconnects_total", "Connections closed because the client did not keep up (its send queue was full), by hub."),
-		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin), by hub."),
+		slowClosed: d("slow_client_disconnects_total", "Connections closed because the client did not keep up (its send queue was full, or a websocket write took longer than 10 s), by hub."),
+		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin, headers over max_handshake_bytes), by hub."),
+		protocolErrors: d("protocol_errors_total", "Connections failed for breaking the protocol: websocket frames refused with close code 1002 or 1007, "+
+			"polling bodies refused with 400 (empty packet, over max_payload_packets, bad packet), by hub."),
+		panics: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "panics_total"),
+			"Panics recovered in Socket.IO connection goroutines and handlers, process-wide; each closed its connection and was logged at ERROR with its stack.",
+			nil, nil),
 		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
 			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
 				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected), "+
@@ -72,7 +78,7 @@ func newEngineCollector() *engineCollector {
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits, c.protocolErrors, c.panics} {
 		ch <- d
 	}
 }
@@ -109,6 +115,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return true
 	})
+	// The engine's pollers are shared by every hub: panics are counted
+	// for the process (engine.Panics), not per hub.
+	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(engine.Panics()))
 	for _, name := range order {
 		s := byHub[name]
 		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, s.sessions, name)
@@ -121,6 +130,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytesOut, s.counters.BytesOut)
 		counter(c.slowClosed, s.counters.SlowClosed)
 		counter(c.rejected, s.counters.RejectedHandshakes)
+		counter(c.protocolErrors, s.counters.ProtocolErrors)
 		for _, hit := range []struct {
 			limit string
 			n     uint64

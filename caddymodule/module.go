@@ -398,9 +398,13 @@ type fixedSettings struct {
 	MaxPayload     int64
 	SendQueueSize  int   `json:",omitempty"`
 	SendQueueBytes int64 `json:",omitempty"`
-	ConnectTimeout time.Duration
-	CORS           CORS
-	Adapter        string `json:",omitempty"` // adapterIdentity
+	// Engine bounds on what clients send (zero: the engine's defaults).
+	PostReadTimeout   time.Duration `json:",omitempty"`
+	MaxPayloadPackets int           `json:",omitempty"`
+	MaxHandshakeBytes int64         `json:",omitempty"`
+	ConnectTimeout    time.Duration
+	CORS              CORS
+	Adapter           string `json:",omitempty"` // adapterIdentity
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -423,6 +427,8 @@ func (h *Handler) fixed() fixedSettings {
 	}
 	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
 		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
+		f.PostReadTimeout = time.Duration(h.Limits.PostReadTimeout)
+		f.MaxPayloadPackets, f.MaxHandshakeBytes = h.Limits.MaxPayloadPackets, h.Limits.MaxHandshakeBytes
 	}
 	if f.ConnectTimeout == 0 {
 		f.ConnectTimeout = defaultConnectTimeout
@@ -470,6 +476,10 @@ func (h *Handler) options() socketio.Options {
 		SendQueueLen:   f.SendQueueSize,
 		SendQueueBytes: f.SendQueueBytes,
 		MaxConnections: h.limits().maxConnections(),
+
+		PostReadTimeout:   f.PostReadTimeout,
+		MaxPayloadPackets: f.MaxPayloadPackets,
+		MaxHandshakeBytes: int(f.MaxHandshakeBytes),
 	}
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))

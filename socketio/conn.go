@@ -65,6 +65,7 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 	c.mu.Lock() // the timer may fire before newConn returns
 	defer c.mu.Unlock()
 	c.connectTimer = time.AfterFunc(s.connectTimeout, func() {
+		defer sess.Recover("connect timer")
 		c.mu.Lock()
 		n := len(c.sockets)
 		c.mu.Unlock()

@@ -193,6 +193,7 @@ func (s *Socket) EmitAck(timeout time.Duration, cb func(args []any, err error), 
 	pa := pendingAck{fn: cb}
 	if timeout > 0 {
 		pa.timer = time.AfterFunc(timeout, func() {
+			defer s.conn.session.Recover("acknowledgement timeout callback")
 			if s.takeAck(id) {
 				cb(nil, ErrTimeout)
 			}

@@ -83,8 +83,27 @@ type Config struct {
 	// most once per 10 s. 0: no limit. SetMaxConnections changes it live.
 	MaxConnections int
 	// WriteTimeout: one websocket write (a batch of frames) may take this
-	// long before the session is closed as a slow client. Default 10s.
+	// long before the session is closed as a slow client (counted in
+	// Stats.SlowClosed). Default 10s.
 	WriteTimeout time.Duration
+	// PostReadTimeout bounds reading one polling POST body: a client that
+	// announces a body and sends it slower than that gets HTTP 400 and its
+	// session is closed ("transport error"). It is set with
+	// http.ResponseController.SetReadDeadline, so it applies even when the
+	// HTTP server has no read timeout (Caddy's default). Default 10s.
+	PostReadTimeout time.Duration
+	// MaxHandshakeBytes: the most bytes of headers (names and values) plus
+	// query string a handshake may carry; a session keeps them for its
+	// lifetime (Handshake, socket.handshake). A bigger handshake is refused
+	// with HTTP 431 before any session exists. Default 32 KiB (Node's HTTP
+	// server refuses headers over 16 KiB).
+	MaxHandshakeBytes int
+	// MaxPayloadPackets: the most packets one polling POST body may carry.
+	// A body with more is refused (HTTP 400, session closed with "parse
+	// error") before any of its packets is delivered. Default 10,000 (the
+	// official client sends everything it has buffered in one body, up to
+	// maxPayload bytes: a burst of thousands of small emits is legitimate).
+	MaxPayloadPackets int
 	// Logger for session events. Default discards.
 	Logger *slog.Logger
 	// OnSession is called for every new session, before the open packet is
@@ -133,6 +152,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PostReadTimeout <= 0 {
+		c.PostReadTimeout = 10 * time.Second
+	}
+	if c.MaxHandshakeBytes <= 0 {
+		c.MaxHandshakeBytes = 32 << 10
+	}
+	if c.MaxPayloadPackets <= 0 {
+		c.MaxPayloadPackets = 10_000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

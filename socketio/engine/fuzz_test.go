@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -14,6 +15,12 @@ import (
 func FuzzDecodePacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := decodePacket(b)
+		if len(b) > 0 && b[0] == 'b' {
+			// checkPayload validates base64 without decoding it.
+			if got := validBase64(b[1:]); got != (err == nil) {
+				t.Fatalf("%q: validBase64 %v, decodeBase64 %v", b, got, err)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -38,8 +45,23 @@ func FuzzDecodePacket(f *testing.F) {
 func FuzzDecodePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkts, err := decodePayload(b)
+		// The server checks a client's payload with checkPayload, then
+		// decodes its packets one by one: the check must accept exactly
+		// what decodes, and count its packets.
+		n, cerr := checkPayload(b, 0, false)
+		if (cerr == nil) != (err == nil) {
+			t.Fatalf("%q: checkPayload %v, decodePayload %v", b, cerr, err)
+		}
+		if max := 3; cerr == nil && n > max {
+			if n2, err := checkPayload(b, max, false); !errors.Is(err, errTooManyPackets) || n2 != max+1 {
+				t.Fatalf("%q: %d packets over a limit of %d: %d, %v", b, n, max, n2, err)
+			}
+		}
 		if err != nil {
 			return
+		}
+		if n != len(pkts) {
+			t.Fatalf("%q: checkPayload counted %d packets, decoded %d", b, n, len(pkts))
 		}
 		enc := appendPayload(nil, pkts)
 		if len(enc) != payloadLen(pkts) {

@@ -62,28 +62,73 @@ func decodePacket(b []byte) (packet, error) {
 	return packet{typ: packetType(c), data: b[1:len(b):len(b)]}, nil
 }
 
-// decodePayload splits a long-polling payload on 0x1e and decodes every
-// packet. It fails on the first invalid packet; an empty body is one invalid
-// packet (§1.3).
-func decodePayload(b []byte) ([]packet, error) {
-	n := bytes.Count(b, []byte{recordSeparator}) + 1
-	pkts := make([]packet, 0, n)
+// nextSegment splits the first packet off a long-polling payload: seg is
+// the bytes before the first 0x1e (capacity capped), rest what follows it
+// (nil when there was no separator).
+func nextSegment(b []byte) (seg, rest []byte) {
+	i := bytes.IndexByte(b, recordSeparator)
+	if i < 0 {
+		return b[:len(b):len(b)], nil
+	}
+	return b[:i:i], b[i+1:]
+}
+
+// errTooManyPackets: a payload over Config.MaxPayloadPackets.
+var errTooManyPackets = fmt.Errorf("decoding payload: too many packets: %w", errDecode)
+
+// checkPayload validates a long-polling payload (§1.3) without decoding or
+// allocating anything: every packet non-empty with a known type, binary
+// ones valid base64, at most maxPackets of them (0: no limit). It stops at
+// the first fault, so a flood of separators is refused at its first empty
+// packet. With client set, the types a client never sends over polling
+// (open, upgrade, noop) are refused too. It returns the number of packets.
+func checkPayload(b []byte, maxPackets int, client bool) (int, error) {
+	n := 0
 	for {
-		i := bytes.IndexByte(b, recordSeparator)
-		seg := b
-		if i >= 0 {
-			seg = b[:i:i]
+		var seg []byte
+		seg, b = nextSegment(b)
+		n++
+		if maxPackets > 0 && n > maxPackets {
+			return n, errTooManyPackets
 		}
+		if len(seg) == 0 {
+			return n, fmt.Errorf("decoding payload: empty packet %d: %w", n, errDecode)
+		}
+		switch c := seg[0]; {
+		case c == 'b':
+			if !validBase64(seg[1:]) {
+				return n, fmt.Errorf("decoding payload: packet %d: base64: %w", n, errDecode)
+			}
+		case c < '0' || c > '6':
+			return n, fmt.Errorf("decoding payload: packet %d: type %q: %w", n, c, errDecode)
+		case client && (packetType(c) == packetOpen || packetType(c) == packetUpgrade || packetType(c) == packetNoop):
+			return n, fmt.Errorf("decoding payload: packet %d: type %q from a client: %w", n, c, errDecode)
+		}
+		if b == nil {
+			return n, nil
+		}
+	}
+}
+
+// decodePayload splits a long-polling payload on 0x1e and decodes every
+// packet, all or nothing (tests and fuzzing; the server checks a payload
+// with checkPayload, then decodes it one packet at a time).
+func decodePayload(b []byte) ([]packet, error) {
+	n, err := checkPayload(b, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	pkts := make([]packet, 0, n)
+	for len(b) > 0 {
+		var seg []byte
+		seg, b = nextSegment(b)
 		p, err := decodePacket(seg)
 		if err != nil {
 			return nil, fmt.Errorf("decoding payload: %w", err)
 		}
 		pkts = append(pkts, p)
-		if i < 0 {
-			return pkts, nil
-		}
-		b = b[i+1:]
 	}
+	return pkts, nil
 }
 
 // appendPacket appends the long-polling (text) encoding of p to dst: binary
@@ -135,6 +180,27 @@ func payloadLen(pkts []packet) int {
 		n += encodedLen(p)
 	}
 	return n
+}
+
+// validBase64 reports whether decodeBase64 accepts s, without decoding:
+// after trailing '=' are stripped, only the standard and URL-safe alphabets
+// and CR/LF, and not one dangling character in the last group.
+func validBase64(s []byte) bool {
+	for len(s) > 0 && s[len(s)-1] == '=' {
+		s = s[:len(s)-1]
+	}
+	n := 0
+	for _, c := range s {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9',
+			c == '+', c == '/', c == '-', c == '_':
+			n++
+		case c == '\r' || c == '\n':
+		default:
+			return false
+		}
+	}
+	return n%4 != 1
 }
 
 // decodeBase64 decodes leniently like Node's Buffer.from(s, "base64"):

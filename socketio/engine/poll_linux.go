@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -40,6 +41,9 @@ type pollConn struct {
 	rc     syscall.RawConn
 	token  uint64
 	mu     sync.Mutex // held by onReadable: orders successive bursts
+	// moved: the poller failed and a blocking reader took the connection
+	// over (under mu); a late readiness event must not read it.
+	moved bool
 }
 
 type poller struct {
@@ -48,7 +52,31 @@ type poller struct {
 	rc    syscall.RawConn
 	mu    sync.Mutex
 	conns map[uint64]*wsConn
+	// broken: epoll_wait kept failing; the poller gave its connections to
+	// blocking readers and takes no new ones.
+	broken atomic.Bool
 }
+
+// epollWaitHook, when set, replaces epoll_wait (tests inject failures).
+var epollWaitHook atomic.Pointer[func(epfd int, events []syscall.EpollEvent) (int, error)]
+
+func epollWait(epfd int, events []syscall.EpollEvent) (int, error) {
+	if h := epollWaitHook.Load(); h != nil {
+		return (*h)(epfd, events)
+	}
+	return syscall.EpollWait(epfd, events, 0)
+}
+
+// A failing epoll_wait is retried after pollRetryMin, doubling up to
+// pollRetryMax; after pollMaxFailures failures in a row the poller is
+// given up (about a second and a half of retries).
+const (
+	pollRetryMin    = time.Millisecond
+	pollRetryMax    = time.Second
+	pollMaxFailures = 10
+)
+
+var pollLog logLimiter
 
 var (
 	pollersOnce sync.Once
@@ -104,41 +132,113 @@ func newPoller() (*poller, error) {
 	return &poller{epfd: epfd, file: f, rc: rc, conns: make(map[uint64]*wsConn)}, nil
 }
 
-// run drains the epoll instance forever (pollers live as long as the process).
+// run drains the epoll instance as long as the process lives. epoll_wait
+// cannot fail short of a broken runtime or kernel; if it does (or the loop
+// panics), it is retried with a backoff, and after pollMaxFailures failures
+// in a row the poller hands its connections to blocking readers (abandon).
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
 	ready := make([]*wsConn, 0, len(events))
+	fails, wait := 0, pollRetryMin
 	for {
-		var n int
-		var werr error
-		err := p.rc.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			if werr == syscall.EINTR {
-				n, werr = 0, nil
-			}
-			return n > 0 || werr != nil // nothing ready: park until epfd is readable
-		})
+		err := p.wait(events, &ready)
 		if err == nil {
-			err = werr
+			fails, wait = 0, pollRetryMin
+			continue
 		}
-		if err != nil {
-			// Cannot happen short of a broken runtime; registered
-			// connections would starve, so say it loudly.
-			panic("engine: epoll_wait: " + err.Error())
+		fails++
+		if fails >= pollMaxFailures {
+			p.abandon(err)
+			return
 		}
-		ready = ready[:0]
-		p.mu.Lock()
-		for i := range events[:n] {
-			if c := p.conns[eventToken(&events[i])]; c != nil {
-				ready = append(ready, c)
-			}
+		if ok, suppressed := pollLog.allow(time.Second); ok {
+			slog.Default().Error("engine: epoll_wait failed, retrying",
+				"error", err.Error(), "failures", fails, "suppressed_since_last", suppressed)
 		}
-		p.mu.Unlock()
-		for _, c := range ready {
-			dispatchReady(c)
-		}
-		clear(ready)
+		time.Sleep(wait)
+		wait = min(2*wait, pollRetryMax)
 	}
+}
+
+// wait waits for ready connections once and dispatches them.
+func (p *poller) wait(events []syscall.EpollEvent, ready *[]*wsConn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			(*Server)(nil).recovered(r, "epoll poller", "")
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	var n int
+	var werr error
+	err = p.rc.Read(func(fd uintptr) bool {
+		n, werr = epollWait(int(fd), events)
+		if werr == syscall.EINTR {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil // nothing ready: park until epfd is readable
+	})
+	if err == nil && werr != nil {
+		err = os.NewSyscallError("epoll_wait", werr)
+	}
+	if err != nil {
+		return err
+	}
+	rs := (*ready)[:0]
+	p.mu.Lock()
+	for i := range events[:n] {
+		if c := p.conns[eventToken(&events[i])]; c != nil {
+			rs = append(rs, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range rs {
+		dispatchReady(c)
+	}
+	clear(rs)
+	*ready = rs
+	return nil
+}
+
+// abandon gives up a poller whose epoll_wait keeps failing: every
+// connection registered with it is read by a goroutine of its own from now
+// on (readBlocking), and new connections are not registered with it.
+func (p *poller) abandon(err error) {
+	p.broken.Store(true)
+	p.mu.Lock()
+	conns := make([]*wsConn, 0, len(p.conns))
+	for _, c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	slog.Default().Error("engine: epoll_wait keeps failing, reading its websockets with a goroutine each",
+		"error", err.Error(), "connections", len(conns))
+	for _, c := range conns {
+		go c.moveToBlocking(p)
+	}
+}
+
+// moveToBlocking takes c from the failed poller p and reads it blocked.
+// Holding poll.mu waits for a burst being read to end (its re-arm is
+// skipped, see rearm); moved makes a late event a no-op.
+func (c *wsConn) moveToBlocking(p *poller) {
+	c.poll.mu.Lock()
+	c.poll.regMu.Lock()
+	if c.poll.closed || c.poll.p != p {
+		c.poll.regMu.Unlock()
+		c.poll.mu.Unlock()
+		return
+	}
+	c.poll.p = nil
+	c.poll.moved = true
+	p.mu.Lock()
+	delete(p.conns, c.poll.token)
+	p.mu.Unlock()
+	_ = c.poll.rc.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	c.poll.regMu.Unlock()
+	c.poll.mu.Unlock()
+	c.readBlocking()
 }
 
 func eventToken(ev *syscall.EpollEvent) uint64 {
@@ -176,7 +276,7 @@ func dispatchReady(c *wsConn) {
 func readWorker(c *wsConn) {
 	var idle *time.Timer
 	for {
-		c.onReadable()
+		c.onReadableSafe()
 		c = nil
 		if idleWorkers.Add(1) > maxIdleWorkers {
 			idleWorkers.Add(-1)
@@ -208,6 +308,11 @@ func (c *wsConn) register() bool {
 	if pollers == nil {
 		return false
 	}
+	token := pollToken.Add(1)
+	p := pollers[token%uint64(len(pollers))]
+	if p.broken.Load() {
+		return false
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return false
@@ -217,8 +322,6 @@ func (c *wsConn) register() bool {
 	if c.poll.closed {
 		return false // the blocking reader sees the closed connection at once
 	}
-	token := pollToken.Add(1)
-	p := pollers[token%uint64(len(pollers))]
 	c.poll.rc, c.poll.p, c.poll.token = rc, p, token
 	p.mu.Lock()
 	p.conns[token] = c
@@ -267,6 +370,9 @@ func (c *wsConn) rearm() bool {
 	if p == nil {
 		return false // unregistered: closed
 	}
+	if p.broken.Load() {
+		return true // moveToBlocking takes c over once this burst ends
+	}
 	var cerr error
 	err := c.poll.rc.Control(func(fd uintptr) {
 		ev := epollEvent(c.poll.token)
@@ -275,11 +381,21 @@ func (c *wsConn) rearm() bool {
 	return err == nil && cerr == nil
 }
 
+// onReadableSafe is onReadable on a read worker, which survives a panic
+// (the connection is closed).
+func (c *wsConn) onReadableSafe() {
+	defer c.recoverRead()
+	c.onReadable()
+}
+
 // onReadable reads everything available on c and dispatches it, then
 // re-arms c (unless reading ended). It runs on a read worker.
 func (c *wsConn) onReadable() {
 	c.poll.mu.Lock()
 	defer c.poll.mu.Unlock()
+	if c.poll.moved {
+		return // a blocking reader has it
+	}
 	bp := pollBufs.Get().(*[]byte)
 	defer pollBufs.Put(bp)
 	buf := *bp

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // HTTP long-polling (protocol.md §1.6).
@@ -114,7 +115,8 @@ func writeOK(w http.ResponseWriter) {
 
 // serveData handles a POST: the body is a payload of packets from the client.
 func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
-	maxPayload := s.srv.cfg.MaxPayload
+	cfg := &s.srv.cfg
+	maxPayload := cfg.MaxPayload
 	s.mu.Lock()
 	if s.closed {
 		lingering := s.lingering
@@ -125,7 +127,9 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		}
 		// Closed by the server, close packet not yet fetched: accept and drop,
 		// so the client sees the close rather than a POST error.
+		rc := bodyDeadline(w, cfg.PostReadTimeout)
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxPayload+1))
+		_ = rc.SetReadDeadline(time.Time{})
 		writeOK(w)
 		return
 	}
@@ -159,8 +163,14 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	body, err := readBody(r, maxPayload)
+	rc := bodyDeadline(w, cfg.PostReadTimeout)
+	body, err := readBody(r.Body, r.ContentLength, maxPayload)
+	// The deadline is on the connection: clear it, or it would end the
+	// keep-alive connection's next request (net/http resets it only when
+	// the server has a read timeout of its own).
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
+		s.srv.log.Debug("engine polling body not read", "sid", s.id, "error", err)
 		s.close(ReasonTransportError, false)
 		writeEmpty(w, http.StatusBadRequest)
 		return
@@ -171,34 +181,61 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	pkts, err := decodePayload(body)
-	if err == nil {
-		for _, p := range pkts {
-			if p.typ == packetOpen || p.typ == packetUpgrade || p.typ == packetNoop {
-				err = errDecode // never valid from a client over polling
-			}
-		}
-	}
+	n, err := checkPayload(body, cfg.MaxPayloadPackets, true)
 	if err != nil {
 		// All or nothing: an invalid payload delivers none of its packets.
+		s.protocolError(err)
 		s.close(ReasonParseError, false)
 		writeEmpty(w, http.StatusBadRequest)
 		return
 	}
-	s.receive(pkts...)
+	s.receivePayload(body, n)
 	writeOK(w)
 }
 
-// readBody reads at most max+1 bytes of the body.
-func readBody(r *http.Request, max int64) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= max {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, b); err != nil {
+// bodyDeadline sets the read deadline of a POST body; the caller clears it
+// once the body is read.
+func bodyDeadline(w http.ResponseWriter, d time.Duration) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(d)) // unsupported writers: no deadline
+	return rc
+}
+
+// firstBodyBuf is the most a body buffer starts with, whatever length the
+// request announces: it grows (doubling) with the bytes that actually
+// arrive, so a client announcing a big body and sending little holds
+// little.
+const firstBodyBuf = 4 << 10
+
+// readBody reads a body of declared length (-1: unknown), at most max+1
+// bytes, never allocating ahead of what has arrived by more than the
+// buffer's doubling.
+func readBody(body io.Reader, declared, max int64) ([]byte, error) {
+	limit := max + 1
+	if declared >= 0 && declared < limit {
+		// net/http stops at Content-Length: nothing more can come.
+		limit = declared
+	}
+	b := make([]byte, 0, min(limit, firstBodyBuf))
+	for {
+		if len(b) == cap(b) {
+			if int64(len(b)) >= limit {
+				return b, nil
+			}
+			nb := make([]byte, len(b), min(int64(2*cap(b)), limit))
+			copy(nb, b)
+			b = nb
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			if declared >= 0 && int64(len(b)) < declared {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return b, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		// A body longer than announced is a broken request; net/http stops
-		// at Content-Length, so nothing more can come.
-		return b, nil
 	}
-	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }

@@ -124,6 +124,7 @@ func (w *writerStart) run() {
 	s := w.s
 	w.s = nil
 	writerStarts.Put(w)
+	defer s.recoverClose("websocket writer")
 	s.writeLoop()
 }
 

@@ -229,6 +229,7 @@ func newSID() (string, error) {
 // websockets and preflights. Checks follow Node's order: transport, Origin
 // syntax, sid, method, then EIO (§1.9).
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer srv.recoverHTTP(w, r)
 	q := r.URL.Query()
 	isUpgrade := websocket.IsWebSocketUpgrade(r)
 	if !isUpgrade && srv.corsEnabled() {
@@ -296,6 +297,17 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(CodeBadHandshakeMethod, "")
 		return
 	}
+	if handshakeSize(r) > srv.cfg.MaxHandshakeBytes {
+		// Kept for the session's lifetime: refuse rather than hold it.
+		srv.counters.rejected.Add(1)
+		const msg = "Request Header Fields Too Large"
+		if isUpgrade {
+			writeUpgradeError(w, http.StatusRequestHeaderFieldsTooLarge, msg)
+		} else {
+			writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, CodeBadRequest, msg)
+		}
+		return
+	}
 	if transport == WebSocket && !isUpgrade {
 		fail(CodeBadRequest, "")
 		return
@@ -333,6 +345,18 @@ func (srv *Server) transportEnabled(t Transport) bool {
 		return srv.websocket
 	}
 	return false
+}
+
+// handshakeSize is what a session would keep of its handshake request:
+// header names and values, and the query string.
+func handshakeSize(r *http.Request) int {
+	n := len(r.URL.RawQuery)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v)
+		}
+	}
+	return n
 }
 
 // invalidHeaderValue mirrors Node's checkInvalidHeaderChar.
@@ -500,4 +524,25 @@ func writeShuttingDown(w http.ResponseWriter) {
 	h.Set("Content-Length", strconv.Itoa(len(msg)))
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(msg))
+}
+
+// recoverHTTP is deferred by ServeHTTP: a panic while serving a request
+// closes the session it named, if any, and answers 500 (net/http would
+// recover it too, but leave the session half-handled).
+func (srv *Server) recoverHTTP(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	sid := r.URL.Query().Get("sid")
+	srv.recovered(v, "HTTP handler", sid)
+	if s := srv.lookup(sid); s != nil {
+		s.close(ReasonTransportError, false)
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeEmpty(w, http.StatusInternalServerError)
+	}
 }

@@ -69,6 +69,11 @@ type Session struct {
 	// the writer or the GET that takes it hands it back once written.
 	queue      []packet
 	queueBytes int64
+	// pongAt is 1 + the index in queue of the websocket pong not yet taken
+	// by the writer, 0 if none: a newer ping replaces its payload (RFC 6455
+	// §5.5.3 lets us answer only the latest ping), so a client that pings
+	// without reading holds at most one pending pong.
+	pongAt int
 
 	// polling
 	poll       *pollWait   // the pending GET, if any; queue is empty while it is set
@@ -78,8 +83,9 @@ type Session struct {
 
 	// websocket (transport == WebSocket)
 	ws         *wsConn
-	writing    bool // a writer goroutine runs (or the handshake holds the writer)
-	closeFrame bool // the writer must end with a close frame and close ws
+	writing    bool   // a writer goroutine runs (or the handshake holds the writer)
+	closeFrame bool   // the writer must end with a close frame and close ws
+	closeCode  uint16 // the close frame's status code; 0: 1000
 
 	// upgrade
 	probe        *wsConn // the websocket probing an upgrade
@@ -142,22 +148,13 @@ func (s *Session) Send(msgs ...Message) error {
 		return nil
 	}
 	n := msgBytes(msgs)
-	cfg := &s.srv.cfg
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if len(s.queue)+len(msgs) > cfg.SendQueueLen || s.queueBytes+n > cfg.SendQueueBytes {
-		qn, qb, logIt := len(s.queue), s.queueBytes, !s.overflowed
-		s.overflowed = true
-		s.mu.Unlock()
-		if logIt {
-			s.srv.counters.slowClosed.Add(1)
-			s.srv.log.Warn("send queue full, closing slow client",
-				"sid", s.id, "queued", qn, "queued_bytes", qb, "adding", len(msgs), "adding_bytes", n)
-		}
-		s.close(ReasonTransportError, false)
+	if s.overLimitLocked(len(msgs), n) {
+		s.overflowLocked(len(msgs), n) // unlocks
 		return ErrQueueFull
 	}
 	s.appendLocked(msgs, n)
@@ -193,6 +190,42 @@ func (s *Session) SendVolatile(msgs ...Message) bool {
 	return true
 }
 
+// overLimitLocked reports whether k more packets of n bytes would overflow
+// the send queue.
+func (s *Session) overLimitLocked(k int, n int64) bool {
+	cfg := &s.srv.cfg
+	return len(s.queue)+k > cfg.SendQueueLen || s.queueBytes+n > cfg.SendQueueBytes
+}
+
+// overflowLocked closes a slow client whose queue would overflow by k
+// packets of n bytes: counted and logged once. It unlocks s.mu.
+func (s *Session) overflowLocked(k int, n int64) {
+	qn, qb, logIt := len(s.queue), s.queueBytes, !s.overflowed
+	s.overflowed = true
+	s.mu.Unlock()
+	if logIt {
+		s.srv.counters.slowClosed.Add(1)
+		s.srv.log.Warn("send queue full, closing slow client",
+			"sid", s.id, "queued", qn, "queued_bytes", qb, "adding", k, "adding_bytes", n)
+	}
+	s.close(ReasonTransportError, false)
+}
+
+// writeTimedOut counts and logs (once) a websocket write that took longer
+// than WriteTimeout: the client does not read, a slow client like one whose
+// queue is full.
+func (s *Session) writeTimedOut() {
+	s.mu.Lock()
+	logIt := !s.overflowed
+	s.overflowed = true
+	s.mu.Unlock()
+	if logIt {
+		s.srv.counters.slowClosed.Add(1)
+		s.srv.log.Warn("websocket write timed out, closing slow client",
+			"sid", s.id, "write_timeout", s.srv.cfg.WriteTimeout)
+	}
+}
+
 func msgBytes(msgs []Message) int64 {
 	var n int64
 	for i := range msgs {
@@ -209,12 +242,38 @@ func (s *Session) appendLocked(msgs []Message, n int64) {
 	s.queueBytes += n
 }
 
-// enqueueLocked queues a control packet (ping, websocket pong); these are
-// tiny and not subject to the queue limits.
+// enqueueLocked queues a heartbeat ping; like every packet it takes a
+// place in the queue (SendQueueLen).
 func (s *Session) enqueueLocked(p packet) bool {
 	s.reserveLocked(1)
 	s.queue = append(s.queue, p)
+	s.queueBytes += int64(len(p.data))
 	return s.flushLocked()
+}
+
+// queuePongLocked queues the answer to a websocket ping: it replaces the
+// payload of a pong still waiting in the queue, or adds one. Pongs count
+// against the queue limits like messages; over them, overflow reports that
+// the client must be closed as a slow one.
+func (s *Session) queuePongLocked(data []byte) (startWriter, overflow bool) {
+	n := int64(len(data))
+	if s.pongAt > 0 {
+		old := &s.queue[s.pongAt-1]
+		if s.queueBytes-int64(len(old.data))+n > s.srv.cfg.SendQueueBytes {
+			return false, true
+		}
+		s.queueBytes += n - int64(len(old.data))
+		old.data = data
+		return false, false // the writer is due already
+	}
+	if s.overLimitLocked(1, n) {
+		return false, true
+	}
+	s.reserveLocked(1)
+	s.queue = append(s.queue, packet{typ: packetWSPong, data: data})
+	s.pongAt = len(s.queue)
+	s.queueBytes += n
+	return s.flushLocked(), false
 }
 
 // flushLocked hands the queue to the transport: it completes a pending GET,
@@ -242,6 +301,7 @@ func (s *Session) takeQueueLocked() []packet {
 	q := s.queue
 	s.queue = nil
 	s.queueBytes = 0
+	s.pongAt = 0
 	return q
 }
 
@@ -278,6 +338,7 @@ func (s *Session) takeLingerLocked() []packet {
 // endLinger forgets a gracefully closed polling session whose last GET never
 // came (or on Shutdown).
 func (s *Session) endLinger() {
+	defer s.recoverClose("linger timer")
 	s.mu.Lock()
 	was := s.lingering
 	if was {
@@ -287,7 +348,7 @@ func (s *Session) endLinger() {
 			s.linger = nil
 		}
 		putQueue(s.queue)
-		s.queue, s.queueBytes = nil, 0
+		s.queue, s.queueBytes, s.pongAt = nil, 0, 0
 	}
 	s.mu.Unlock()
 	if was {
@@ -298,6 +359,16 @@ func (s *Session) endLinger() {
 // close closes the session once. noopPoll: a pending GET gets "6" instead of
 // "1" (the client itself sent "1" over polling, §1.6).
 func (s *Session) close(reason Reason, noopPoll bool) {
+	s.closeWithCode(reason, noopPoll, 0)
+}
+
+// closeWithCode is close, with the status code of the websocket close frame.
+// ReasonTransportError with code 0 drops the websocket at once (broken or
+// too slow); with a code (a refused frame: 1002, 1007, 1009; a panic: 1011)
+// the writer sends the close frame after what it is writing, then the
+// connection drains what the client still sends (so that the kernel does
+// not answer it with a reset that would destroy the close frame) and ends.
+func (s *Session) closeWithCode(reason Reason, noopPoll bool, code uint16) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -310,7 +381,7 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 	graceful := reason == ReasonForcedClose
 	if !graceful {
 		putQueue(s.queue)
-		s.queue, s.queueBytes = nil, 0
+		s.queue, s.queueBytes, s.pongAt = nil, 0, 0
 	}
 	probe := s.probe
 	s.probe, s.probed = nil, false
@@ -341,12 +412,13 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 			s.linger = time.AfterFunc(pollCloseTimeout, s.endLinger)
 		}
 	case WebSocket:
-		if reason == ReasonTransportError {
+		if reason == ReasonTransportError && code == 0 {
 			// Broken or too slow: no close handshake, drop the TCP connection
 			// (this also unblocks a writer stuck in Write).
 			closeConn = s.ws
 		} else {
 			s.closeFrame = true
+			s.closeCode = code
 			if !s.writing {
 				s.writing = true
 				startWriter = true
@@ -367,7 +439,7 @@ func (s *Session) close(reason Reason, noopPoll bool) {
 	}
 	s.srv.log.Debug("engine session closed", "sid", s.id, "reason", string(reason))
 	if callOnClose && h != nil {
-		h.OnClose(s, reason)
+		s.callOnClose(h, reason)
 	}
 }
 
@@ -387,7 +459,7 @@ func (s *Session) stopTimersLocked() {
 // open packet). Called once, right after the session is registered.
 func (s *Session) start() {
 	s.recvMu.Lock()
-	h := s.srv.cfg.OnSession(s)
+	h, panicked := s.callOnSession()
 	if h == nil {
 		h = nopHandler{}
 	}
@@ -403,7 +475,10 @@ func (s *Session) start() {
 	s.mu.Unlock()
 	s.recvMu.Unlock()
 	if pending {
-		h.OnClose(s, reason)
+		s.callOnClose(h, reason)
+	}
+	if panicked {
+		s.closeWithCode(ReasonTransportError, false, closeInternalError)
 	}
 }
 
@@ -431,6 +506,32 @@ func (s *Session) receive(pkts ...packet) bool {
 	return true
 }
 
+// receivePayload processes the packets of a polling payload checked by
+// checkClientPayload (count of them), in order, until one closes the
+// session. Packets are decoded one at a time: nothing is allocated in
+// proportion to their number.
+func (s *Session) receivePayload(b []byte, count int) bool {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	s.srv.counters.packetsIn.Add(uint64(count))
+	var n uint64
+	defer func() { s.srv.counters.bytesIn.Add(n) }()
+	for len(b) > 0 {
+		var seg []byte
+		seg, b = nextSegment(b)
+		p, err := decodePacket(seg)
+		if err != nil { // checked already: cannot happen
+			s.close(ReasonParseError, false)
+			return false
+		}
+		n += uint64(len(p.data))
+		if !s.receiveOne(p) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Session) receiveOne(p packet) bool {
 	s.mu.Lock()
 	if s.closed {
@@ -448,14 +549,18 @@ func (s *Session) receiveOne(p packet) bool {
 		s.inDispatch = true
 		h := s.handler
 		s.mu.Unlock()
-		h.OnMessage(s, p.data, p.binary)
+		panicked := s.callOnMessage(h, p.data, p.binary)
 		s.mu.Lock()
 		s.inDispatch = false
 		pending, closed, reason := s.onClosePending, s.closed, s.reason
 		s.onClosePending = false
 		s.mu.Unlock()
 		if pending {
-			h.OnClose(s, reason)
+			s.callOnClose(h, reason)
+		}
+		if panicked && !closed {
+			s.closeWithCode(ReasonTransportError, false, closeInternalError)
+			return false
 		}
 		return !closed
 	case packetPong:
@@ -491,6 +596,7 @@ func (s *Session) armHeartbeatLocked(d time.Duration) {
 }
 
 func (s *Session) onHeartbeat(gen uint64) {
+	defer s.recoverClose("heartbeat timer")
 	s.mu.Lock()
 	if s.closed || gen != s.hbGen {
 		s.mu.Unlock()
@@ -504,6 +610,10 @@ func (s *Session) onHeartbeat(gen uint64) {
 	s.awaitingPong = true
 	s.pongRefreshed = false
 	s.armHeartbeatLocked(s.srv.pingTimeout())
+	if s.overLimitLocked(1, 0) {
+		s.overflowLocked(1, 0) // unlocks
+		return
+	}
 	start := s.enqueueLocked(packet{typ: packetPing})
 	s.mu.Unlock()
 	if start {
@@ -522,5 +632,17 @@ func (s *Session) tooLarge(size int64) {
 	if logIt {
 		s.srv.log.Warn("message over max_payload refused",
 			"sid", s.id, "transport", string(s.Transport()), "size", size, "max_payload", s.srv.cfg.MaxPayload)
+	}
+}
+
+var protocolLog logLimiter
+
+// protocolError counts a connection failed for breaking the protocol and
+// logs it (at most one line a second for the process).
+func (s *Session) protocolError(err error) {
+	s.srv.counters.protocolErrors.Add(1)
+	if ok, suppressed := protocolLog.allow(time.Second); ok {
+		s.srv.log.Warn("engine: protocol error, closing the connection",
+			"sid", s.id, "error", err.Error(), "suppressed_since_last", suppressed)
 	}
 }

@@ -10,7 +10,9 @@ type Stats struct {
 	// PacketsOut and BytesOut count the packets written to clients (over
 	// websocket or in polling responses) and their payload bytes.
 	PacketsOut, BytesOut uint64
-	// SlowClosed counts sessions closed because their send queue was full.
+	// SlowClosed counts sessions closed because the client did not keep
+	// up: their send queue (messages and control frames) was full, or a
+	// websocket write took longer than WriteTimeout.
 	SlowClosed uint64
 	// RefusedFull counts handshakes refused because MaxConnections
 	// sessions were open.
@@ -21,11 +23,20 @@ type Stats struct {
 	// RejectedHandshakes counts new-session requests refused with an error
 	// (bad query, disabled transport, AllowRequest, websocket origin).
 	RejectedHandshakes uint64
+	// ProtocolErrors counts connections failed for breaking the protocol:
+	// websocket frames refused with close code 1002 or 1007, polling
+	// payloads refused with 400 (empty packet, too many packets, bad
+	// packet).
+	ProtocolErrors uint64
+	// Panics counts panics recovered in this server's sessions (each closed
+	// its connection). Panics() also counts those of the shared pollers.
+	Panics uint64
 }
 
 // counters are updated with atomic adds, once per batch on the write path.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected, refusedFull, tooLarge atomic.Uint64
+	protocolErrors, panics                                                                atomic.Uint64
 }
 
 // Stats returns the server's counters so far.
@@ -36,6 +47,7 @@ func (srv *Server) Stats() Stats {
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		SlowClosed: c.slowClosed.Load(), RejectedHandshakes: c.rejected.Load(),
 		RefusedFull: c.refusedFull.Load(), TooLarge: c.tooLarge.Load(),
+		ProtocolErrors: c.protocolErrors.Load(), Panics: c.panics.Load(),
 	}
 }
 

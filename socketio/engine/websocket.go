@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +25,14 @@ const (
 // closeNormal is a close frame with status 1000.
 var closeNormal = []byte{0x80 | opClose, 2, 0x03, 0xe8}
 
+// closeFrame returns the close frame with status code (0: 1000).
+func closeFrame(code uint16) []byte {
+	if code == 0 {
+		return closeNormal
+	}
+	return []byte{0x80 | opClose, 2, byte(code >> 8), byte(code)}
+}
+
 // closeWriteTimeout bounds writing a close frame or a probe reply.
 const closeWriteTimeout = 2 * time.Second
 
@@ -37,11 +46,9 @@ const closeLinger = 2 * time.Second
 //
 // Writing: every frame is written by exactly one goroutine at a time: the
 // reader while the websocket is a probe, then the session's writer
-// goroutine. The exception is the close frame the reader sends when it
-// refuses a client frame (protocol error, message too big), as gorilla did.
-// That is one Write call on the net.Conn, and a net.Conn Write (TCP or TLS)
-// holds the connection's write lock for its whole length, so it cannot land
-// in the middle of one of our frames; it is also the end of the connection.
+// goroutine. A refused client frame (protocol error, bad UTF-8, message too
+// big) is answered by the session's writer too, with the close frame after
+// what it is writing (see refuse).
 //
 // Reading: one reader at a time, with no buffer kept while idle (see serve).
 type wsConn struct {
@@ -58,6 +65,10 @@ type wsConn struct {
 	// frame; what the client still sends is read and discarded until it
 	// closes (see closeGracefully).
 	draining bool
+	// discard: a client frame was refused; the stream cannot be parsed any
+	// more, so every byte that follows is dropped unread until the client
+	// closes or closeLinger ends the connection.
+	discard bool
 	// The close handshake: sentClose is set by the writer once our close
 	// frame is out, gotClose by the reader when the client's arrives.
 	// Whoever sees both closes the TCP connection at once: the server
@@ -124,9 +135,9 @@ func (c *wsConn) closeNow() {
 // flood of events in flight) with RST, and the client would lose the frames
 // just written: a DISCONNECT, the close frame. Only for the connection's
 // single writer.
-func (c *wsConn) closeGracefully() {
+func (c *wsConn) closeGracefully(code uint16) {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-	_, err := c.nc.Write(closeNormal)
+	_, err := c.nc.Write(closeFrame(code))
 	c.sentClose.Store(true)
 	if err != nil || c.gotClose.Load() {
 		c.close() // failed, or the handshake is complete
@@ -305,11 +316,11 @@ func (s *Session) writeLoop() {
 		ws := s.ws
 		if len(s.queue) == 0 {
 			s.writing = false
-			sendClose := s.closeFrame
+			sendClose, code := s.closeFrame, s.closeCode
 			s.closeFrame = false
 			s.mu.Unlock()
 			if sendClose {
-				ws.closeGracefully()
+				ws.closeGracefully(code)
 			}
 			return
 		}
@@ -329,7 +340,11 @@ func (s *Session) writeLoop() {
 		}
 		s.mu.Unlock()
 		if err != nil {
-			s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.writeTimedOut()
+			} else {
+				s.srv.log.Debug("engine websocket write failed", "sid", s.id, "error", err)
+			}
 			s.close(writeErrorReason(err), false)
 			ws.close()
 			return
@@ -363,6 +378,7 @@ var blockingReads atomic.Bool
 const blockingReadSize = 1 << 10
 
 func (c *wsConn) readBlocking() {
+	defer c.recoverRead()
 	buf := make([]byte, blockingReadSize)
 	for {
 		n, err := c.nc.Read(buf)
@@ -401,19 +417,15 @@ func writeErrorReason(err error) Reason {
 // whether to go on reading; false: the connection is closed or is being
 // closed by someone else (the session's writer).
 func (c *wsConn) onData(b []byte) bool {
+	if c.discard {
+		return true
+	}
 	for len(b) > 0 {
 		op, data, n, err := c.fr.next(b)
 		b = b[n:]
 		if err != nil {
-			if fe, ok := err.(*wsFrameError); ok && fe.code == closeMessageTooBig && c.s != nil {
-				c.s.tooLarge(-1)
-			}
-			// Like gorilla: answer with a close frame carrying the code,
-			// then drop the connection.
-			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.nc.Write(closeFrameFor(err))
-			c.readFailed(ReasonTransportError)
-			return false
+			c.refuse(err)
+			return true // drain until the client closes
 		}
 		switch op {
 		case 0:
@@ -443,6 +455,43 @@ func (c *wsConn) onData(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// refuse fails the connection for a frame it cannot accept (RFC 6455 §7.1.7):
+// a close frame with the error's code (1002, 1007 or 1009) goes out after
+// whatever is being written, our side of the TCP connection is shut, and
+// what the client still sends is drained unread; the connection ends when
+// the client closes it or after closeLinger. Closing at once would reset
+// the connection (unread data in our receive buffer) and destroy the close
+// frame on its way, which is what a client sending a big message saw.
+func (c *wsConn) refuse(err error) {
+	code := frameErrorCode(err)
+	s := c.s
+	switch code {
+	case closeMessageTooBig:
+		s.tooLarge(-1)
+	default:
+		s.protocolError(err)
+	}
+	c.discard = true
+	if !c.active {
+		// A probe: the reader is its only writer.
+		s.endProbe(c)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+		_, werr := c.nc.Write(closeFrame(code))
+		cw, ok := c.nc.(interface{ CloseWrite() error })
+		if werr != nil || !ok || cw.CloseWrite() != nil {
+			c.close()
+			return
+		}
+		time.AfterFunc(closeLinger, c.close)
+		return
+	}
+	c.draining = true
+	s.closeWithCode(ReasonTransportError, false, code)
+	// The writer sends the close frame and starts the linger; this bounds
+	// the drain should it never get there (a write stuck until WriteTimeout).
+	time.AfterFunc(s.srv.cfg.WriteTimeout+closeWriteTimeout+closeLinger, c.close)
 }
 
 // readFailed ends reading: the peer went away, broke the protocol, or c was
@@ -475,9 +524,14 @@ func (c *wsConn) onPing(data []byte) bool {
 	}
 	s := c.s
 	s.mu.Lock()
-	start := false
-	if !s.closed && s.ws == c {
-		start = s.enqueueLocked(packet{typ: packetWSPong, data: data})
+	if s.closed || s.ws != c {
+		s.mu.Unlock()
+		return true
+	}
+	start, overflow := s.queuePongLocked(data)
+	if overflow {
+		s.overflowLocked(1, int64(len(data))) // unlocks
+		return true                           // the session closed and dropped c: the read fails next
 	}
 	s.mu.Unlock()
 	if start {
@@ -544,6 +598,7 @@ func (s *Session) startProbe(c *wsConn) bool {
 	}
 	s.probe = c
 	s.upgradeTimer = time.AfterFunc(s.srv.cfg.UpgradeTimeout, func() {
+		defer s.recoverClose("upgrade timer")
 		if s.endProbe(c) {
 			c.close() // no "5" in time: close the probe, keep polling
 		}

@@ -15,12 +15,14 @@ const (
 // Close codes (RFC 6455 §7.4.1) we send on a bad client frame.
 const (
 	closeProtocolError = 1002
+	closeInvalidData   = 1007 // text that is not UTF-8
 	closeMessageTooBig = 1009
 )
 
 // wsFrameError is a client frame we refuse: the connection gets a close
-// frame with code, then is dropped (the session closes with
-// ReasonTransportError, as it did when gorilla read).
+// frame with code, what the client still sends is drained, then it ends
+// (the session closes with ReasonTransportError, as it did when gorilla
+// read; see wsConn.refuse).
 type wsFrameError struct {
 	code uint16
 	msg  string
@@ -30,13 +32,12 @@ func (e *wsFrameError) Error() string { return "websocket: " + e.msg }
 
 func protocolError(msg string) error { return &wsFrameError{closeProtocolError, msg} }
 
-// closeFrameFor is the close frame answering err.
-func closeFrameFor(err error) []byte {
-	code := uint16(closeProtocolError)
+// frameErrorCode is the close code answering err.
+func frameErrorCode(err error) uint16 {
 	if fe, ok := err.(*wsFrameError); ok {
-		code = fe.code
+		return fe.code
 	}
-	return []byte{0x80 | opClose, 2, byte(code >> 8), byte(code)}
+	return closeProtocolError
 }
 
 // wsReader decodes the frames a client sends (RFC 6455 §5), incrementally:
@@ -49,7 +50,9 @@ func closeFrameFor(err error) []byte {
 // unfragmented with at most 125 bytes; continuation frames only inside a
 // message and no new message inside one; close frames with a valid code and
 // UTF-8 reason. A message longer than limit (the sum of its fragments) is
-// refused with close code 1009, anything else with 1002.
+// refused with close code 1009; a text message (all its fragments together)
+// or a close reason that is not valid UTF-8 with 1007 (RFC 6455 §8.1);
+// anything else with 1002.
 type wsReader struct {
 	limit int64 // largest message; <= 0: none
 
@@ -124,6 +127,9 @@ func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
 		if r.fin {
 			op, data = r.msgOp, r.msg
 			r.msgOp, r.msgLen, r.msg = 0, 0, nil
+			if op == opText && !validUTF8(data) {
+				return 0, nil, n, &wsFrameError{closeInvalidData, "invalid UTF-8 in a text message"}
+			}
 			return op, data, n, nil
 		}
 	}
@@ -268,8 +274,15 @@ func checkCloseFrame(p []byte) error {
 	if !valid {
 		return protocolError("invalid close code")
 	}
-	if !utf8.Valid(p[2:]) {
-		return protocolError("invalid UTF-8 in close frame")
+	if !validUTF8(p[2:]) {
+		return &wsFrameError{closeInvalidData, "invalid UTF-8 in close frame"}
 	}
 	return nil
 }
+
+// validUTF8 checks a text message or close reason. The standard library's
+// utf8.Valid already skips ASCII (what Socket.IO's JSON mostly is) 8 bytes
+// at a time before decoding runes; a hand-written 32-bytes-a-word loop in
+// front of it measured slower (BenchmarkValidUTF8 keeps the figures: about
+// 0.4 ns a byte on a typical event, against tens of µs for handling it).
+func validUTF8(b []byte) bool { return utf8.Valid(b) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // wsEvent is what a reader produced: a message or control frame, or the
@@ -36,7 +37,7 @@ func feedChunks(limit int64, stream []byte, sizes []int) []wsEvent {
 			}
 			b = b[n:]
 			if err != nil {
-				out = append(out, wsEvent{code: binary.BigEndian.Uint16(closeFrameFor(err)[2:])})
+				out = append(out, wsEvent{code: frameErrorCode(err)})
 				return false
 			}
 			if op != 0 {
@@ -136,14 +137,23 @@ func refDecode(limit int64, b []byte) []wsEvent {
 		}
 		b = b[hl+int(length):]
 		if op >= 8 {
-			if op == 8 && checkCloseFrame(p) != nil {
-				return fail(1002)
+			if op == 8 && len(p) > 0 {
+				code := int(binary.BigEndian.Uint16(append(p, 0))) // 1 byte: invalid code
+				switch {
+				case len(p) == 1 || !(code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999):
+					return fail(1002)
+				case !utf8.Valid(p[2:]):
+					return fail(1007)
+				}
 			}
 			out = append(out, wsEvent{op: op, data: string(p)})
 			continue
 		}
 		msg = append(msg, p...)
 		if fin {
+			if msgOp == opText && !utf8.Valid(msg) {
+				return fail(1007)
+			}
 			out = append(out, wsEvent{op: msgOp, data: string(msg)})
 			msgOp, msg = 0, nil
 		}
@@ -211,7 +221,13 @@ func TestWSReader(t *testing.T) {
 		{"message inside a message", 0, cat(f(false, opText, "4"), f(true, opText, "x")), []wsEvent{{code: 1002}}},
 		{"close with 1 byte", 0, f(true, opClose, "\x03"), []wsEvent{{code: 1002}}},
 		{"close with code 1005", 0, f(true, opClose, "\x03\xed"), []wsEvent{{code: 1002}}},
-		{"close with bad UTF-8", 0, f(true, opClose, "\x03\xe8\xff"), []wsEvent{{code: 1002}}},
+		{"close with bad UTF-8", 0, f(true, opClose, "\x03\xe8\xff"), []wsEvent{{code: 1007}}},
+		{"text with bad UTF-8", 0, f(true, opText, "4caf\xc3"), []wsEvent{{code: 1007}}},
+		{"binary with bad UTF-8", 0, f(true, opBinary, "\xff"), []wsEvent{{op: opBinary, data: "\xff"}}},
+		{"UTF-8 split across fragments", 0, cat(f(false, opText, "4caf\xc3"), f(true, opContinuation, "\xa9")),
+			[]wsEvent{{op: opText, data: "4caf\u00e9"}}},
+		{"bad UTF-8 across fragments", 0, cat(f(false, opText, "4caf\xc3"), f(true, opContinuation, "e")), []wsEvent{{code: 1007}}},
+		{"long text, bad UTF-8 at the end", 0, f(true, opText, mid+"\xe2\x82"), []wsEvent{{code: 1007}}},
 		{"64-bit length with the top bit", 0, []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, []wsEvent{{code: 1002}}},
 		{"partial frame", 0, f(true, opText, "4hello")[:7], nil},
 	} {
@@ -296,4 +312,30 @@ func FuzzWSFrames(f *testing.F) {
 			t.Fatalf("one piece: %s, reference %s", got, want)
 		}
 	})
+}
+
+// A typical Socket.IO event, as JSON text: mostly ASCII.
+var jsonEvent = []byte(`42["chat message",{"room":"lobby","user":"alice","text":"hello everyone, how is it going today?","ts":1733140800000,"tags":["greeting","casual"],"meta":{"client":"web","version":"4.8.1"}}]`)
+
+// BenchmarkValidUTF8 is the cost of checking a text message: a typical
+// event, a 16 KiB ASCII payload, the same with one accented character near
+// the start (the ASCII fast path gives way to rune decoding), and 16 KiB
+// of two-byte characters.
+func BenchmarkValidUTF8(b *testing.B) {
+	big := bytes.Repeat(jsonEvent, 16<<10/len(jsonEvent))
+	accented := append([]byte(`42["café",`), big...)
+	french := bytes.Repeat([]byte("é"), 8<<10)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{{"event", jsonEvent}, {"16KiB-ASCII", big}, {"16KiB-one-accent", accented}, {"16KiB-2-byte-runes", french}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.b)))
+			for b.Loop() {
+				if !validUTF8(tc.b) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
 }
