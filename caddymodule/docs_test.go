@@ -180,6 +180,9 @@ var (
 		"limits/event_rate":           "event_rate 10 20",
 		"limits/send_queue_size":      "send_queue_size 100",
 		"limits/send_queue_bytes":     "send_queue_bytes 1MiB",
+		"limits/post_read_timeout":    "post_read_timeout 5s",
+		"limits/max_payload_packets":  "max_payload_packets 100",
+		"limits/max_handshake_bytes":  "max_handshake_bytes 16KiB",
 
 		"adapter":                          "adapter memory",
 		"adapter/prefix":                   "prefix app",
@@ -433,6 +436,9 @@ func codeDefaults() map[string]string {
 		"event_rate":           "off",
 		"send_queue_size":      strconv.Itoa(eng.SendQueueLen),
 		"send_queue_bytes":     fmtSize(int64(eng.SendQueueBytes)),
+		"post_read_timeout":    fmtDuration(eng.PostReadTimeout),
+		"max_payload_packets":  strconv.Itoa(eng.MaxPayloadPackets),
+		"max_handshake_bytes":  fmtSize(int64(eng.MaxHandshakeBytes)),
 
 		"<url>":      "required",
 		"namespaces": "all",
