@@ -34,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    serve_client     on|off
 //	    transports       polling|websocket...
 //	    allow_upgrades   on|off
+//	    allow_eio3       on|off
 //	    ping_interval    <duration>
 //	    ping_timeout     <duration>
 //	    connect_timeout  <duration>
@@ -88,7 +89,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - hub: the name of the Socket.IO server (connections, namespaces,
 //     rooms) this handler serves; a reload keeps the hub, and every live
 //     connection, when the name and the settings path, serve_client,
-//     transports, allow_upgrades, max_payload, connect_timeout and cors_* are
+//     transports, allow_upgrades, allow_eio3, max_payload, connect_timeout and cors_* are
 //     unchanged. Default: the path. Two handlers of one config may share a
 //     hub only by both naming it explicitly, with identical settings.
 //   - path: the URL prefix owned by the handler, with a trailing slash
@@ -99,6 +100,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     source maps), with ETag and precompressed gzip/br. Default: on.
 //   - transports: the Engine.IO transports accepted. Default: both.
 //   - allow_upgrades: let polling clients upgrade to websocket. Default: on.
+//   - allow_eio3: also accept socket.io-client 2.x (Engine.IO v3), as
+//     Node's allowEIO3; they share namespaces and rooms with 3.x/4.x
+//     clients. Default: off (HTTP 400 "Unsupported protocol version").
 //   - ping_interval, ping_timeout: heartbeat, as Caddy durations (25s, 1m).
 //     Defaults: 25s and 20s. A reload applies them to live connections.
 //   - connect_timeout: how long a connection may stay without joining a
@@ -218,6 +222,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.AllowUpgrades = &b
+		case "allow_eio3":
+			b, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			h.AllowEIO3 = b
 		case "transports":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -49,7 +49,7 @@ type Handler struct {
 	// per-socket data) this handler serves. A config reload keeps a hub, and
 	// every live connection in it, when the new config has a handler with
 	// the same hub name and the same path, serve_client, transports,
-	// allow_upgrades, max_payload, connect_timeout and cors; when any of
+	// allow_upgrades, allow_eio3, max_payload, connect_timeout and cors; when any of
 	// those differ, a new hub replaces the old one and its clients reconnect
 	// (losing their rooms). Default: the path (e.g. "/socket.io/").
 	//
@@ -78,6 +78,15 @@ type Handler struct {
 	// Let clients that started with polling upgrade to websocket (when both
 	// transports are enabled). Default: true.
 	AllowUpgrades *bool `json:"allow_upgrades,omitempty"`
+
+	// Also accept Engine.IO v3 clients (socket.io-client 2.x), as Node's
+	// allowEIO3: polling, websocket and upgrades, the client-driven
+	// heartbeat and the Socket.IO v4 packet differences; they share
+	// namespaces, rooms and broadcasts with 3.x/4.x clients. A v2 socket's
+	// id is its Engine.IO session id (as in Node), which other clients may
+	// learn: see docs/security.md. Changing it creates a new hub. Default:
+	// false (such clients get HTTP 400 "Unsupported protocol version").
+	AllowEIO3 bool `json:"allow_eio3,omitempty"`
 
 	// How often the server sends a ping to each client. Sent to clients in
 	// the handshake; they consider the server gone after ping_interval +
@@ -395,6 +404,7 @@ type fixedSettings struct {
 	ServeClient    bool
 	Transports     []string
 	AllowUpgrades  bool
+	AllowEIO3      bool `json:",omitempty"`
 	MaxPayload     int64
 	SendQueueSize  int   `json:",omitempty"`
 	SendQueueBytes int64 `json:",omitempty"`
@@ -410,6 +420,7 @@ func (h *Handler) fixed() fixedSettings {
 		Path:           h.Path,
 		ServeClient:    h.ServeClient == nil || *h.ServeClient,
 		AllowUpgrades:  h.AllowUpgrades == nil || *h.AllowUpgrades,
+		AllowEIO3:      h.AllowEIO3,
 		MaxPayload:     h.MaxPayload,
 		ConnectTimeout: time.Duration(h.ConnectTimeout),
 	}
@@ -465,6 +476,7 @@ func (h *Handler) options() socketio.Options {
 		PingTimeout:    time.Duration(h.PingTimeout),
 		MaxPayload:     f.MaxPayload,
 		AllowUpgrades:  &f.AllowUpgrades,
+		AllowEIO3:      f.AllowEIO3,
 		CORS:           engine.CORS{Origins: f.CORS.Origins, Credentials: f.CORS.Credentials},
 		RemoteAddr:     clientIP,
 		SendQueueLen:   f.SendQueueSize,

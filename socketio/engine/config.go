@@ -87,6 +87,15 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger for session events. Default discards.
 	Logger *slog.Logger
+	// AllowEIO3 accepts Engine.IO v3 clients (socket.io-client 2.x), as
+	// Node's allowEIO3: a handshake whose EIO is not "4" opens a v3 session
+	// (length-prefixed polling payloads, binary as "b4<base64>" or the
+	// binary payload format, binary websocket frames with a type byte, and
+	// the reversed heartbeat: the client pings, the server answers pong and
+	// closes the session when no ping came for PingInterval+PingTimeout).
+	// Off (default): such handshakes get HTTP 400 code 5 "Unsupported
+	// protocol version". See eio3.go.
+	AllowEIO3 bool
 	// OnSession is called for every new session, before the open packet is
 	// sent, and returns the handler of its traffic. Required. It may call
 	// s.Send (those messages follow the open packet) and s.Close.

@@ -75,7 +75,11 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 // hands back to the send-queue pools (pkts must not be used afterwards).
 func (s *Session) writePayload(w http.ResponseWriter, pkts []packet) {
 	s.srv.counters.sent(pkts)
-	writePayload(w, nil, pkts)
+	if s.eio3 {
+		writePayloadV3(w, nil, pkts, !s.b64)
+	} else {
+		writePayload(w, nil, pkts)
+	}
 	putQueue(pkts)
 }
 
@@ -148,7 +152,9 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/octet-stream" {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	binaryBody := mt == "application/octet-stream"
+	if binaryBody && !s.eio3 {
 		// Binary payloads are EIO=3 only.
 		s.close(ReasonTransportError, false)
 		writeEmpty(w, http.StatusBadRequest)
@@ -171,7 +177,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	pkts, err := decodePayload(body)
+	pkts, err := s.decodeRequestPayload(body, binaryBody)
 	if err == nil {
 		for _, p := range pkts {
 			if p.typ == packetOpen || p.typ == packetUpgrade || p.typ == packetNoop {

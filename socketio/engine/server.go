@@ -1,7 +1,8 @@
 // Package engine implements the server side of the Engine.IO protocol v4
 // (protocol.md §1): handshake, sessions, heartbeat, HTTP long-polling,
 // websocket, the polling→websocket upgrade and CORS. It carries opaque
-// messages and knows nothing of Socket.IO. EIO=3 and JSONP are refused.
+// messages and knows nothing of Socket.IO. EIO=3 is refused unless
+// Config.AllowEIO3 is set (eio3.go); JSONP always is.
 package engine
 
 import (
@@ -269,7 +270,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(CodeUnknownSID, "")
 			return
 		}
-		if q.Get("EIO") != "4" { // protocol mismatch with the session
+		if isEIO3(q) != s.eio3 { // protocol mismatch with the session
 			fail(CodeBadRequest, "")
 			return
 		}
@@ -310,7 +311,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if q.Get("EIO") != "4" {
+	if isEIO3(q) && !srv.cfg.AllowEIO3 {
 		fail(CodeUnsupportedProtocolVersion, "")
 		return
 	}
@@ -368,6 +369,8 @@ func (srv *Server) newSession(r *http.Request, q url.Values, t Transport) (*Sess
 			Time:       time.Now(),
 			XDomain:    r.Header.Get("Origin") != "",
 		},
+		eio3:       isEIO3(q),
+		b64:        q.Get("b64") != "",
 		done:       make(chan struct{}),
 		transport:  t,
 		inDispatch: true, // until OnSession returns (start)
@@ -424,7 +427,11 @@ func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request,
 	if forget {
 		srv.forget(s)
 	}
-	writePayload(w, srv.openPacket(s.id, Polling), pkts)
+	if s.eio3 {
+		writePayloadV3(w, srv.openPacket(s.id, Polling), pkts, !s.b64)
+	} else {
+		writePayload(w, srv.openPacket(s.id, Polling), pkts)
+	}
 	putQueue(pkts)
 }
 
@@ -448,6 +455,7 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.ws = c
+	c.eio3 = s.eio3
 	// Hold the writer (writing=true) until OnSession returned, so the open
 	// packet is the first frame and OnSession's sends follow it in one batch.
 	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, WebSocket)[1:]})
@@ -480,6 +488,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 	if err != nil {
 		return
 	}
+	c.eio3 = s.eio3
 	if !*srv.cfg.AllowUpgrades || !s.startProbe(c) {
 		c.closeNow()
 		return
