@@ -35,6 +35,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    transports       polling|websocket...
 //	    allow_upgrades   on|off
 //	    allow_eio3       on|off
+//	    websocket_compression on|off [{
+//	        threshold <size>
+//	    }]
 //	    ping_interval    <duration>
 //	    ping_timeout     <duration>
 //	    connect_timeout  <duration>
@@ -103,6 +106,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - allow_eio3: also accept socket.io-client 2.x (Engine.IO v3), as
 //     Node's allowEIO3; they share namespaces and rooms with 3.x/4.x
 //     clients. Default: off (HTTP 400 "Unsupported protocol version").
+//   - websocket_compression: negotiate permessage-deflate with websocket
+//     clients that offer it, without context takeover; messages of at
+//     least threshold (a size; default 1KiB) go compressed, a broadcast
+//     compressed once for all recipients; max_payload applies to the
+//     inflated size. Default: off.
 //   - ping_interval, ping_timeout: heartbeat, as Caddy durations (25s, 1m).
 //     Defaults: 25s and 20s. A reload applies them to live connections.
 //   - connect_timeout: how long a connection may stay without joining a
@@ -228,6 +236,32 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.AllowEIO3 = b
+		case "websocket_compression":
+			on, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			c := &WebSocketCompression{}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "threshold":
+					var v string
+					if !d.AllArgs(&v) {
+						return d.ArgErr()
+					}
+					n, err := humanize.ParseBytes(v)
+					if err != nil || n == 0 || n > 1<<30 {
+						return d.Errf("websocket_compression threshold: invalid size %q", v)
+					}
+					c.Threshold = int64(n)
+				default:
+					return d.Errf("websocket_compression: unknown option %q", d.Val())
+				}
+			}
+			h.WebSocketCompression = nil
+			if on {
+				h.WebSocketCompression = c
+			}
 		case "transports":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

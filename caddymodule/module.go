@@ -88,6 +88,15 @@ type Handler struct {
 	// false (such clients get HTTP 400 "Unsupported protocol version").
 	AllowEIO3 bool `json:"allow_eio3,omitempty"`
 
+	// Negotiate permessage-deflate with websocket clients that offer it
+	// (browsers do; Node clients with perMessageDeflate), without context
+	// takeover: messages of at least the threshold are sent compressed
+	// (a broadcast is compressed once for all its recipients), compressed
+	// client messages are inflated, max_payload applying to the inflated
+	// size. Costs CPU (docs/benchmarks.md) for less bandwidth. Absent: off.
+	// Changing it creates a new hub.
+	WebSocketCompression *WebSocketCompression `json:"websocket_compression,omitempty"`
+
 	// How often the server sends a ping to each client. Sent to clients in
 	// the handshake; they consider the server gone after ping_interval +
 	// ping_timeout without a ping. A reload applies a new value to live
@@ -397,6 +406,12 @@ func (h *Handler) check() error {
 	return nil
 }
 
+// WebSocketCompression configures permessage-deflate.
+type WebSocketCompression struct {
+	// The smallest message, in bytes, sent compressed. Default: 1024.
+	Threshold int64 `json:"threshold,omitempty"`
+}
+
 // fixedSettings are the settings a live hub cannot change; they are part of
 // the hub's pool key, so changing one creates a new hub.
 type fixedSettings struct {
@@ -411,6 +426,9 @@ type fixedSettings struct {
 	ConnectTimeout time.Duration
 	CORS           CORS
 	Adapter        string `json:",omitempty"` // adapterIdentity
+
+	// CompressionThreshold: 0 without websocket_compression.
+	CompressionThreshold int64 `json:",omitempty"`
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -431,6 +449,12 @@ func (h *Handler) fixed() fixedSettings {
 	}
 	if f.MaxPayload == 0 {
 		f.MaxPayload = defaultMaxPayload
+	}
+	if h.WebSocketCompression != nil {
+		f.CompressionThreshold = h.WebSocketCompression.Threshold
+		if f.CompressionThreshold <= 0 {
+			f.CompressionThreshold = 1024
+		}
 	}
 	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
 		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
@@ -483,6 +507,8 @@ func (h *Handler) options() socketio.Options {
 		SendQueueBytes: f.SendQueueBytes,
 		MaxConnections: h.limits().maxConnections(),
 	}
+	ec.WebSocketCompression = f.CompressionThreshold > 0
+	ec.CompressionThreshold = int(f.CompressionThreshold)
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))
 	}

@@ -96,6 +96,15 @@ type Config struct {
 	// Off (default): such handshakes get HTTP 400 code 5 "Unsupported
 	// protocol version". See eio3.go.
 	AllowEIO3 bool
+	// WebSocketCompression negotiates permessage-deflate (RFC 7692) with
+	// websocket clients that offer it, without context takeover (see
+	// wsdeflate.go): messages of at least CompressionThreshold bytes are
+	// sent compressed, compressed client messages are inflated, MaxPayload
+	// applying to the inflated size. Default off, as in Node.
+	WebSocketCompression bool
+	// CompressionThreshold: the smallest message (frame payload, bytes)
+	// sent compressed. Default 1024, as Node's perMessageDeflate.
+	CompressionThreshold int
 	// OnSession is called for every new session, before the open packet is
 	// sent, and returns the handler of its traffic. Required. It may call
 	// s.Send (those messages follow the open packet) and s.Close.
@@ -139,6 +148,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SendQueueBytes < c.MaxPayload {
 		c.SendQueueBytes = c.MaxPayload
+	}
+	if c.CompressionThreshold <= 0 {
+		c.CompressionThreshold = 1024
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

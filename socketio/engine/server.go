@@ -29,6 +29,10 @@ type Server struct {
 	polling   bool // transport enabled
 	websocket bool // transport enabled
 
+	// upgraderDeflate also negotiates permessage-deflate (wsdeflate.go).
+	upgraderDeflate websocket.Upgrader
+	deflates        deflateCache
+
 	pingIntervalNs atomic.Int64
 	pingTimeoutNs  atomic.Int64
 	open           atomic.Int64
@@ -76,6 +80,8 @@ func NewServer(cfg Config) *Server {
 			writeUpgradeError(w, status, http.StatusText(status))
 		},
 	}
+	srv.upgraderDeflate = srv.upgrader
+	srv.upgraderDeflate.EnableCompression = true
 	srv.SetTiming(cfg.PingInterval, cfg.PingTimeout)
 	srv.SetMaxConnections(cfg.MaxConnections)
 	return srv

@@ -52,6 +52,10 @@ type wsConn struct {
 	vectored bool
 	// eio3: Engine.IO v3 framing (eio3.go).
 	eio3 bool
+	// deflate: permessage-deflate negotiated (wsdeflate.go).
+	deflate          bool
+	deflates         *deflateCache
+	deflateThreshold int
 
 	// Reader state, only touched by the current reader.
 	s      *Session
@@ -85,7 +89,11 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	// Drop server read/write deadlines: they would survive the hijack.
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := srv.upgrader.Upgrade(hijackWriter{w, rc}, r, nil)
+	upgrader, deflate := &srv.upgrader, srv.deflateOK(r)
+	if deflate {
+		upgrader = &srv.upgraderDeflate
+	}
+	conn, err := upgrader.Upgrade(hijackWriter{w, rc}, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +102,10 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	// buffered in conn: keep the net.Conn and let conn and its buffers go.
 	nc := conn.NetConn()
 	c := &wsConn{nc: nc, b64: b64}
+	if deflate {
+		c.deflate, c.fr.deflate = true, true
+		c.deflates, c.deflateThreshold = &srv.deflates, srv.cfg.CompressionThreshold
+	}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -244,6 +256,9 @@ func putBuf(bp *[]byte, b []byte) {
 // writePackets writes all pkts as websocket frames with one Write (or one
 // writev), under one deadline.
 func (c *wsConn) writePackets(pkts []packet, timeout time.Duration) error {
+	if c.deflate {
+		return c.writeDeflated(pkts, timeout)
+	}
 	total, direct := 0, 0
 	for _, p := range pkts {
 		_, _, b64, n := c.frameOf(p)
@@ -413,6 +428,9 @@ func (c *wsConn) onData(b []byte) bool {
 	for len(b) > 0 {
 		op, data, n, err := c.fr.next(b)
 		b = b[n:]
+		if err == nil && c.fr.inflate {
+			data, err = c.inflateFrame(data) // permessage-deflate
+		}
 		if err != nil {
 			if fe, ok := err.(*wsFrameError); ok && fe.code == closeMessageTooBig && c.s != nil {
 				c.s.tooLarge(-1)

@@ -52,6 +52,10 @@ func closeFrameFor(err error) []byte {
 // refused with close code 1009, anything else with 1002.
 type wsReader struct {
 	limit int64 // largest message; <= 0: none
+	// deflate: permessage-deflate was negotiated, RSV1 marks a compressed
+	// message (wsdeflate.go); compressed: the message in progress is;
+	// inflate: the data message just returned must be inflated.
+	deflate, compressed, inflate bool
 
 	hdr    [14]byte // a header split across reads
 	hdrLen uint8    // bytes of it collected so far
@@ -75,6 +79,7 @@ type wsReader struct {
 // without completing one. n is the number of bytes of b consumed; on an
 // error the connection must be dropped.
 func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
+	r.inflate = false
 	for {
 		if !r.inFrame {
 			if n == len(b) {
@@ -123,6 +128,7 @@ func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
 		}
 		if r.fin {
 			op, data = r.msgOp, r.msg
+			r.inflate, r.compressed = r.compressed, false
 			r.msgOp, r.msgLen, r.msg = 0, 0, nil
 			return op, data, n, nil
 		}
@@ -173,6 +179,10 @@ func frameHeaderSize(b0, b1 byte) int {
 
 func (r *wsReader) parseHeader(h []byte) error {
 	b0, b1 := h[0], h[1]
+	rsv1 := false
+	if b0&0x40 != 0 && r.deflate && b0&0x0f != opContinuation && b0&0x0f < opClose {
+		rsv1, b0 = true, b0&^0x40 // a compressed data message
+	}
 	if b0&0x70 != 0 {
 		return protocolError("reserved bits set")
 	}
@@ -209,8 +219,9 @@ func (r *wsReader) parseHeader(h []byte) error {
 				return protocolError("new message before the previous one ended")
 			}
 			r.msgOp = op
+			r.compressed = rsv1
 		}
-		if r.limit > 0 && length > r.limit-r.msgLen {
+		if limit := r.wireLimit(); limit > 0 && length > limit-r.msgLen {
 			return &wsFrameError{closeMessageTooBig, "message too big"}
 		}
 		r.msgLen += length
@@ -272,4 +283,14 @@ func checkCloseFrame(p []byte) error {
 		return protocolError("invalid UTF-8 in close frame")
 	}
 	return nil
+}
+
+// wireLimit is the largest message on the wire: limit, or for a compressed
+// message limit plus the worst deflate overhead (stored blocks: 5 bytes per
+// 64 KiB); its inflated size is checked against limit (wsdeflate.go).
+func (r *wsReader) wireLimit() int64 {
+	if r.compressed && r.limit > 0 {
+		return r.limit + r.limit/1024 + 1024
+	}
+	return r.limit
 }

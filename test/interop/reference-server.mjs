@@ -11,7 +11,7 @@ import { Server } from "socket.io";
 
 const USAGE =
   "usage: node reference-server.mjs [--addr host:port] [--ping-interval ms] " +
-  "[--ping-timeout ms] [--connect-timeout ms] [--allow-eio3]";
+  "[--ping-timeout ms] [--connect-timeout ms] [--allow-eio3] [--websocket-compression]";
 
 function fail(msg) {
   process.stderr.write(`reference-server: ${msg}\n${USAGE}\n`);
@@ -39,7 +39,10 @@ function parseDuration(name, text) {
 
 function parseArgs(argv) {
   const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000, allowEIO3: false };
-  const booleans = { "allow-eio3": () => (opts.allowEIO3 = true) };
+  const booleans = {
+    "allow-eio3": () => (opts.allowEIO3 = true),
+    "websocket-compression": () => (opts.perMessageDeflate = { threshold: 1024 }),
+  };
   const names = {
     addr: (v) => (opts.addr = v),
     "ping-interval": (v) => (opts.pingInterval = parseDuration("ping-interval", v)),
@@ -90,6 +93,7 @@ const io = new Server(httpServer, {
   pingTimeout: opts.pingTimeout,
   connectTimeout: opts.connectTimeout,
   allowEIO3: opts.allowEIO3,
+  perMessageDeflate: opts.perMessageDeflate ?? false,
   serveClient: true,
 });
 

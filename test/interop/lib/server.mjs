@@ -125,7 +125,7 @@ export function startServer(opts = {}) {
       const m = /^listening on (127\.0\.0\.1):(\d+)\s*$/m.exec(stdout);
       if (m) {
         const port = Number(m[2]);
-        finish(null, { url: `http://127.0.0.1:${port}`, port, stop });
+        finish(null, { url: `http://127.0.0.1:${port}`, port, pid: child.pid, stop });
       }
     });
   });
