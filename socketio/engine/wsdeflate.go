@@ -27,9 +27,9 @@ import (
 // No context takeover, both ways: every message is compressed and inflated
 // on its own, with a pooled flate writer or reader, so an idle connection
 // keeps no compression state. Context takeover would keep, per connection,
-// a 32 KiB inflate window plus a deflate state of about 600 KiB at
-// compress/flate's default levels (about 300 KiB at level 1), for as long
-// as the connection lives; at 10,000 connections that is gigabytes.
+// an inflate state (about 44 KB with its 32 KiB window) plus a deflate
+// state (compress/flate: about 1.2 MB at level 1, 800 KB at level 6) for
+// as long as the connection lives; at 10,000 connections, about 12 GB.
 //
 // Reading: a message with RSV1 is inflated after its frames are collected
 // (its compressed size is bounded by MaxPayload plus the worst deflate
@@ -210,26 +210,38 @@ func deflatePayload(prefix string, data []byte, b64 bool) []byte {
 // deflateCache shares compressed frame payloads between the recipients of
 // one message: every session queues the same Data slice for a broadcast, so
 // (slice address, length, framing) identifies it. An entry holds the source
-// slice, so its address cannot be reused for other data while cached.
-// Direct-mapped, deflateSlots entries of at most deflateCacheMax source
-// bytes each (bigger messages are compressed per recipient), so it holds
-// at most deflateSlots × (deflateCacheMax + its compressed size).
+// slice, so its address cannot be reused for other data while cached. The
+// oldest entries are dropped beyond deflateCacheEntries entries or
+// deflateCacheBytes (counted as twice the source size); messages over
+// deflateCacheMax are compressed per recipient and not cached. A broadcast
+// is thus compressed once as long as fewer than that many broadcasts are
+// waiting in send queues at once.
 type deflateCache struct {
 	mu    sync.Mutex
-	slots [deflateSlots]*deflateEntry
+	m     map[deflateKey]*deflateEntry
+	ring  []*deflateEntry // FIFO of the entries in m, oldest at head
+	head  int
+	bytes int
 }
 
 const (
-	deflateSlots    = 64
-	deflateCacheMax = 64 << 10
+	deflateCacheEntries = 4096
+	deflateCacheBytes   = 16 << 20
+	deflateCacheMax     = 256 << 10
 )
 
-type deflateEntry struct {
-	src    []byte
+type deflateKey struct {
+	ptr    *byte
+	n      int
 	prefix string
 	b64    bool
-	ready  chan struct{}
-	out    []byte
+}
+
+type deflateEntry struct {
+	key   deflateKey
+	src   []byte // keeps ptr allocated: no other data can get that address
+	ready chan struct{}
+	out   []byte
 }
 
 // get returns the compressed payload of prefix+data, computing it once for
@@ -238,18 +250,35 @@ func (dc *deflateCache) get(prefix string, data []byte, b64 bool) []byte {
 	if len(data) == 0 || len(data) > deflateCacheMax {
 		return deflatePayload(prefix, data, b64)
 	}
-	ptr := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-	i := (ptr >> 4) % deflateSlots
+	key := deflateKey{unsafe.SliceData(data), len(data), prefix, b64}
 	dc.mu.Lock()
-	e := dc.slots[i]
-	if e != nil && unsafe.SliceData(e.src) == unsafe.SliceData(data) && len(e.src) == len(data) &&
-		e.prefix == prefix && e.b64 == b64 {
+	if e := dc.m[key]; e != nil {
 		dc.mu.Unlock()
 		<-e.ready
 		return e.out
 	}
-	e = &deflateEntry{src: data, prefix: prefix, b64: b64, ready: make(chan struct{})}
-	dc.slots[i] = e
+	if dc.m == nil {
+		dc.m = make(map[deflateKey]*deflateEntry)
+		dc.ring = make([]*deflateEntry, 0, 64)
+	}
+	e := &deflateEntry{key: key, src: data, ready: make(chan struct{})}
+	dc.m[key] = e
+	dc.ring = append(dc.ring, e)
+	dc.bytes += 2 * len(data)
+	for len(dc.ring)-dc.head > deflateCacheEntries || dc.bytes > deflateCacheBytes {
+		old := dc.ring[dc.head]
+		dc.ring[dc.head] = nil
+		dc.head++
+		dc.bytes -= 2 * len(old.src)
+		if dc.m[old.key] == old {
+			delete(dc.m, old.key)
+		}
+	}
+	if dc.head > 1024 && dc.head*2 > len(dc.ring) { // compact the ring
+		n := copy(dc.ring, dc.ring[dc.head:])
+		clear(dc.ring[n:])
+		dc.ring, dc.head = dc.ring[:n], 0
+	}
 	dc.mu.Unlock()
 	e.out = deflatePayload(prefix, data, b64)
 	close(e.ready)
