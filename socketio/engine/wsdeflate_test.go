@@ -201,6 +201,26 @@ func TestDeflateBroadcastCompressedOnce(t *testing.T) {
 	if d := deflateCompressions.Load() - before; d != 1 {
 		t.Fatalf("%d compressions for one broadcast to %d sessions", d, n)
 	}
+	// Many broadcasts of one size queued at once: still one compression
+	// each (allocations of one size class are evenly spaced in memory).
+	before = deflateCompressions.Load()
+	const m = 200
+	for i := 0; i < m; i++ {
+		d := append([]byte(nil), data...)
+		for _, s := range sessions {
+			if err := s.Send(Message{Data: d}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range conns {
+		for i := 0; i < m; i++ {
+			readWS(t, c)
+		}
+	}
+	if d := deflateCompressions.Load() - before; d != m {
+		t.Fatalf("%d compressions for %d broadcasts to %d sessions", d, m, n)
+	}
 	// Small messages are not compressed.
 	before = deflateCompressions.Load()
 	_ = sessions[0].Send(Message{Data: []byte("small")})
