@@ -105,6 +105,14 @@ type Config struct {
 	// CompressionThreshold: the smallest message (frame payload, bytes)
 	// sent compressed. Default 1024, as Node's perMessageDeflate.
 	CompressionThreshold int
+	// HTTPCompression compresses polling GET answers of at least
+	// HTTPCompressionThreshold bytes with gzip or deflate when the request's
+	// Accept-Encoding allows (Node's httpCompression, which is on there by
+	// default). Off by default; behind Caddy leave it off and use the
+	// `encode` directive (httpcompress.go).
+	HTTPCompression bool
+	// HTTPCompressionThreshold: the smallest body compressed. Default 1024.
+	HTTPCompressionThreshold int
 	// OnSession is called for every new session, before the open packet is
 	// sent, and returns the handler of its traffic. Required. It may call
 	// s.Send (those messages follow the open packet) and s.Close.
@@ -148,6 +156,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SendQueueBytes < c.MaxPayload {
 		c.SendQueueBytes = c.MaxPayload
+	}
+	if c.HTTPCompressionThreshold <= 0 {
+		c.HTTPCompressionThreshold = 1024
 	}
 	if c.CompressionThreshold <= 0 {
 		c.CompressionThreshold = 1024

@@ -290,7 +290,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodGet:
-			s.servePoll(w, r)
+			s.servePoll(srv.compressPolling(w, r), r)
 		case http.MethodPost:
 			s.serveData(w, r)
 		default:
@@ -328,7 +328,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade {
 		srv.serveWebSocketHandshake(w, r, q)
 	} else {
-		srv.servePollingHandshake(w, r, q)
+		srv.servePollingHandshake(srv.compressPolling(w, r), r, q)
 	}
 }
 
