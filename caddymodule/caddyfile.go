@@ -92,7 +92,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - hub: the name of the Socket.IO server (connections, namespaces,
 //     rooms) this handler serves; a reload keeps the hub, and every live
 //     connection, when the name and the settings path, serve_client,
-//     transports, allow_upgrades, allow_eio3, max_payload, connect_timeout and cors_* are
+//     transports, allow_upgrades, allow_eio3, websocket_compression, max_payload, connect_timeout and cors_* are
 //     unchanged. Default: the path. Two handlers of one config may share a
 //     hub only by both naming it explicitly, with identical settings.
 //   - path: the URL prefix owned by the handler, with a trailing slash

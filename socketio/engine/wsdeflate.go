@@ -118,12 +118,12 @@ var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 
 var (
 	errInflateTooBig  = &wsFrameError{closeMessageTooBig, "message too big once inflated"}
-	errInflateCorrupt = &wsFrameError{closeInvalidPayload, "invalid compressed data"}
+	errInflateCorrupt = &wsFrameError{closeBadCompressedData, "invalid compressed data"}
 )
 
-// closeInvalidPayload: data inconsistent with the message type (RFC 6455
+// closeBadCompressedData: data inconsistent with the message type (RFC 6455
 // §7.4.1), here compressed data that does not inflate.
-const closeInvalidPayload = 1007
+const closeBadCompressedData = 1007
 
 // inflate decompresses one message, stopping at limit+1 bytes (limit <= 0:
 // none). The result is a new slice the caller owns.

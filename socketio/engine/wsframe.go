@@ -45,7 +45,8 @@ func closeFrameFor(err error) []byte {
 // buffer, so an idle connection costs just this struct.
 //
 // Checked like gorilla did: client frames must be masked; no reserved bits
-// (no extension is ever negotiated); known opcodes only; control frames
+// (but RSV1 on the first frame of a data message when permessage-deflate
+// was negotiated: wsdeflate.go); known opcodes only; control frames
 // unfragmented with at most 125 bytes; continuation frames only inside a
 // message and no new message inside one; close frames with a valid code and
 // UTF-8 reason. A message longer than limit (the sum of its fragments) is
