@@ -34,6 +34,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    serve_client     on|off
 //	    transports       polling|websocket...
 //	    allow_upgrades   on|off
+//	    allow_eio3       on|off
+//	    websocket_compression on|off [{
+//	        threshold <size>
+//	    }]
 //	    ping_interval    <duration>
 //	    ping_timeout     <duration>
 //	    connect_timeout  <duration>
@@ -100,7 +104,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - hub: the name of the Socket.IO server (connections, namespaces,
 //     rooms) this handler serves; a reload keeps the hub, and every live
 //     connection, when the name and the settings path, serve_client,
-//     transports, allow_upgrades, max_payload, connect_timeout and cors_* are
+//     transports, allow_upgrades, allow_eio3, websocket_compression, max_payload, connect_timeout and cors_* are
 //     unchanged. Default: the path. Two handlers of one config may share a
 //     hub only by both naming it explicitly, with identical settings.
 //   - path: the URL prefix owned by the handler, with a trailing slash
@@ -111,6 +115,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     source maps), with ETag and precompressed gzip/br. Default: on.
 //   - transports: the Engine.IO transports accepted. Default: both.
 //   - allow_upgrades: let polling clients upgrade to websocket. Default: on.
+//   - allow_eio3: also accept socket.io-client 2.x (Engine.IO v3), as
+//     Node's allowEIO3; they share namespaces and rooms with 3.x/4.x
+//     clients. Default: off (HTTP 400 "Unsupported protocol version").
+//   - websocket_compression: negotiate permessage-deflate with websocket
+//     clients that offer it, without context takeover; messages of at
+//     least threshold (a size; default 1KiB) go compressed, a broadcast
+//     compressed once for all recipients; max_payload applies to the
+//     inflated size. Default: off.
 //   - ping_interval, ping_timeout: heartbeat, as Caddy durations (25s, 1m).
 //     Defaults: 25s and 20s. A reload applies them to live connections.
 //   - connect_timeout: how long a connection may stay without joining a
@@ -236,6 +248,38 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.AllowUpgrades = &b
+		case "allow_eio3":
+			b, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			h.AllowEIO3 = b
+		case "websocket_compression":
+			on, err := parseOnOff(d)
+			if err != nil {
+				return err
+			}
+			c := &WebSocketCompression{}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "threshold":
+					var v string
+					if !d.AllArgs(&v) {
+						return d.ArgErr()
+					}
+					n, err := humanize.ParseBytes(v)
+					if err != nil || n == 0 || n > 1<<30 {
+						return d.Errf("websocket_compression threshold: invalid size %q", v)
+					}
+					c.Threshold = int64(n)
+				default:
+					return d.Errf("websocket_compression: unknown option %q", d.Val())
+				}
+			}
+			h.WebSocketCompression = nil
+			if on {
+				h.WebSocketCompression = c
+			}
 		case "transports":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

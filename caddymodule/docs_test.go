@@ -152,12 +152,13 @@ func TestReadmeSyntaxIsTheDocComment(t *testing.T) {
 // added to the doc comment needs a sample here, which must parse.
 var (
 	blockOpen = map[string]string{
-		"limits":          "limits {",
-		"adapter":         "adapter redis redis://127.0.0.1:1 {",
-		"hook":            "hook http://127.0.0.1:1/hook {",
-		"api":             "api /api {\n\ttoken t",
-		"namespace":       "namespace /chat {",
-		"namespace/relay": "relay ev {",
+		"limits":                "limits {",
+		"adapter":               "adapter redis redis://127.0.0.1:1 {",
+		"hook":                  "hook http://127.0.0.1:1/hook {",
+		"api":                   "api /api {\n\ttoken t",
+		"namespace":             "namespace /chat {",
+		"namespace/relay":       "relay ev {",
+		"websocket_compression": "websocket_compression on {",
 	}
 	sample = map[string]string{
 		"hub":              "hub chat",
@@ -171,6 +172,10 @@ var (
 		"max_payload":      "max_payload 64KiB",
 		"cors_origins":     "cors_origins https://app.example.com",
 		"cors_credentials": "cors_credentials on",
+		"allow_eio3":       "allow_eio3 on",
+
+		"websocket_compression":           "websocket_compression on",
+		"websocket_compression/threshold": "threshold 512",
 
 		"limits":                      "limits {\n}",
 		"limits/max_connections":      "max_connections 100",
@@ -412,22 +417,24 @@ func codeDefaults() map[string]string {
 	eng := opts.Engine.WithDefaults()
 	lim := socketio.NewServer(nil).Limits()
 	return map[string]string{
-		"hub":              "the path",
-		"path":             h.Path,
-		"serve_client":     fmtOnOff(!opts.DisableClient),
-		"transports":       "both",
-		"allow_upgrades":   fmtOnOff(*eng.AllowUpgrades),
-		"ping_interval":    fmtDuration(eng.PingInterval),
-		"ping_timeout":     fmtDuration(eng.PingTimeout),
-		"connect_timeout":  fmtDuration(opts.ConnectTimeout),
-		"max_payload":      fmtSize(int64(eng.MaxPayload)),
-		"cors_origins":     "none",
-		"cors_credentials": fmtOnOff(eng.CORS.Credentials),
-		"limits":           "safe defaults",
-		"hook":             "none",
-		"api":              "off",
-		"adapter":          "memory",
-		"namespace":        "",
+		"hub":                   "the path",
+		"path":                  h.Path,
+		"serve_client":          fmtOnOff(!opts.DisableClient),
+		"transports":            "both",
+		"allow_upgrades":        fmtOnOff(*eng.AllowUpgrades),
+		"ping_interval":         fmtDuration(eng.PingInterval),
+		"ping_timeout":          fmtDuration(eng.PingTimeout),
+		"connect_timeout":       fmtDuration(opts.ConnectTimeout),
+		"max_payload":           fmtSize(int64(eng.MaxPayload)),
+		"cors_origins":          "none",
+		"cors_credentials":      fmtOnOff(eng.CORS.Credentials),
+		"allow_eio3":            fmtOnOff(eng.AllowEIO3),
+		"websocket_compression": fmtOnOff(eng.WebSocketCompression),
+		"limits":                "safe defaults",
+		"hook":                  "none",
+		"api":                   "off",
+		"adapter":               "memory",
+		"namespace":             "",
 
 		"max_connections":      "90% of the process's open-file limit",
 		"max_namespaces":       strconv.Itoa(lim.MaxNamespaces),

@@ -49,7 +49,7 @@ type Handler struct {
 	// per-socket data) this handler serves. A config reload keeps a hub, and
 	// every live connection in it, when the new config has a handler with
 	// the same hub name and the same path, serve_client, transports,
-	// allow_upgrades, max_payload, connect_timeout and cors; when any of
+	// allow_upgrades, allow_eio3, websocket_compression, max_payload, connect_timeout and cors; when any of
 	// those differ, a new hub replaces the old one and its clients reconnect
 	// (losing their rooms). Default: the path (e.g. "/socket.io/").
 	//
@@ -78,6 +78,24 @@ type Handler struct {
 	// Let clients that started with polling upgrade to websocket (when both
 	// transports are enabled). Default: true.
 	AllowUpgrades *bool `json:"allow_upgrades,omitempty"`
+
+	// Also accept Engine.IO v3 clients (socket.io-client 2.x), as Node's
+	// allowEIO3: polling, websocket and upgrades, the client-driven
+	// heartbeat and the Socket.IO v4 packet differences; they share
+	// namespaces, rooms and broadcasts with 3.x/4.x clients. A v2 socket's
+	// id is its Engine.IO session id (as in Node), which other clients may
+	// learn: see docs/security.md. Changing it creates a new hub. Default:
+	// false (such clients get HTTP 400 "Unsupported protocol version").
+	AllowEIO3 bool `json:"allow_eio3,omitempty"`
+
+	// Negotiate permessage-deflate with websocket clients that offer it
+	// (browsers do; Node clients with perMessageDeflate), without context
+	// takeover: messages of at least the threshold are sent compressed
+	// (a broadcast is compressed once for all its recipients), compressed
+	// client messages are inflated, max_payload applying to the inflated
+	// size. Costs CPU (docs/benchmarks.md) for less bandwidth. Absent: off.
+	// Changing it creates a new hub.
+	WebSocketCompression *WebSocketCompression `json:"websocket_compression,omitempty"`
 
 	// How often the server sends a ping to each client. Sent to clients in
 	// the handshake; they consider the server gone after ping_interval +
@@ -388,6 +406,12 @@ func (h *Handler) check() error {
 	return nil
 }
 
+// WebSocketCompression configures permessage-deflate.
+type WebSocketCompression struct {
+	// The smallest message, in bytes, sent compressed. Default: 1024.
+	Threshold int64 `json:"threshold,omitempty"`
+}
+
 // fixedSettings are the settings a live hub cannot change; they are part of
 // the hub's pool key, so changing one creates a new hub.
 type fixedSettings struct {
@@ -395,6 +419,7 @@ type fixedSettings struct {
 	ServeClient    bool
 	Transports     []string
 	AllowUpgrades  bool
+	AllowEIO3      bool `json:",omitempty"`
 	MaxPayload     int64
 	SendQueueSize  int   `json:",omitempty"`
 	SendQueueBytes int64 `json:",omitempty"`
@@ -405,6 +430,9 @@ type fixedSettings struct {
 	ConnectTimeout    time.Duration
 	CORS              CORS
 	Adapter           string `json:",omitempty"` // adapterIdentity
+
+	// CompressionThreshold: 0 without websocket_compression.
+	CompressionThreshold int64 `json:",omitempty"`
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -414,6 +442,7 @@ func (h *Handler) fixed() fixedSettings {
 		Path:           h.Path,
 		ServeClient:    h.ServeClient == nil || *h.ServeClient,
 		AllowUpgrades:  h.AllowUpgrades == nil || *h.AllowUpgrades,
+		AllowEIO3:      h.AllowEIO3,
 		MaxPayload:     h.MaxPayload,
 		ConnectTimeout: time.Duration(h.ConnectTimeout),
 	}
@@ -424,6 +453,12 @@ func (h *Handler) fixed() fixedSettings {
 	}
 	if f.MaxPayload == 0 {
 		f.MaxPayload = defaultMaxPayload
+	}
+	if h.WebSocketCompression != nil {
+		f.CompressionThreshold = h.WebSocketCompression.Threshold
+		if f.CompressionThreshold <= 0 {
+			f.CompressionThreshold = 1024
+		}
 	}
 	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
 		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
@@ -471,6 +506,7 @@ func (h *Handler) options() socketio.Options {
 		PingTimeout:    time.Duration(h.PingTimeout),
 		MaxPayload:     f.MaxPayload,
 		AllowUpgrades:  &f.AllowUpgrades,
+		AllowEIO3:      f.AllowEIO3,
 		CORS:           engine.CORS{Origins: f.CORS.Origins, Credentials: f.CORS.Credentials},
 		RemoteAddr:     clientIP,
 		SendQueueLen:   f.SendQueueSize,
@@ -481,6 +517,8 @@ func (h *Handler) options() socketio.Options {
 		MaxPayloadPackets: f.MaxPayloadPackets,
 		MaxHandshakeBytes: int(f.MaxHandshakeBytes),
 	}
+	ec.WebSocketCompression = f.CompressionThreshold > 0
+	ec.CompressionThreshold = int(f.CompressionThreshold)
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))
 	}

@@ -26,6 +26,7 @@ type Conn struct {
 	headers map[string]string
 	query   map[string]string
 	address string
+	eio3    bool // Engine.IO v3, Socket.IO v4 (socket.io-client 2.x; eio3.go)
 
 	logged atomic.Uint32 // limits logged for this connection (firstHit)
 
@@ -39,7 +40,7 @@ type Conn struct {
 }
 
 func newConn(s *Server, sess *engine.Session) *Conn {
-	c := &Conn{srv: s, session: sess}
+	c := &Conn{srv: s, session: sess, eio3: sess.Protocol() == 3}
 	c.dec.MaxAttachments = s.Limits().MaxAttachments
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
@@ -153,6 +154,13 @@ func (c *Conn) stopConnectTimerLocked() {
 }
 
 func (c *Conn) dispatch(p *parser.Packet) {
+	var v3auth map[string]any
+	if c.eio3 {
+		p.Namespace, v3auth = v3Namespace(p.Namespace)
+		if p.Type == parser.Connect {
+			p.Data = v3auth
+		}
+	}
 	c.mu.Lock()
 	s := c.socketLocked(p.Namespace)
 	c.mu.Unlock()

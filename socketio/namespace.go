@@ -183,7 +183,7 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 			if !errors.As(err, &ce) {
 				ce = &ConnectError{Message: err.Error()}
 			}
-			c.sendConnectError(n.name, ce)
+			c.sendMiddlewareError(n.name, ce)
 			return
 		}
 	}

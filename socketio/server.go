@@ -217,7 +217,12 @@ func (s *Server) lookup(name string, auth map[string]any) *Namespace {
 }
 
 func (s *Server) onSession(sess *engine.Session) engine.SessionHandler {
-	return (*sessionHandler)(newConn(s, sess))
+	c := newConn(s, sess)
+	if c.eio3 {
+		// Socket.IO v4 (client 2.x): "/" is joined without a CONNECT.
+		c.connect("/", map[string]any{})
+	}
+	return (*sessionHandler)(c)
 }
 
 func normalizeNsp(name string) string {

@@ -62,8 +62,12 @@ type Socket struct {
 }
 
 func newSocket(n *Namespace, c *Conn, auth map[string]any) *Socket {
+	id := SocketID(newID())
+	if c.eio3 {
+		id = v3SocketID(n.name, c.ID())
+	}
 	return &Socket{
-		id:        SocketID(newID()),
+		id:        id,
 		nsp:       n,
 		conn:      c,
 		handshake: c.handshake(auth),
@@ -338,10 +342,11 @@ func (s *Socket) connect() bool {
 	s.connected.Store(true)
 	s.nsp.insert(s)
 	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
-	_ = s.conn.sendPacket(&parser.Packet{
-		Type: parser.Connect, Namespace: s.nsp.name,
-		Data: map[string]any{"sid": string(s.id)},
-	}, false)
+	reply := &parser.Packet{Type: parser.Connect, Namespace: s.nsp.name}
+	if !s.conn.eio3 { // v4 (client 2.x) gets no payload
+		reply.Data = map[string]any{"sid": string(s.id)}
+	}
+	_ = s.conn.sendPacket(reply, false)
 	return true
 }
 

@@ -2,7 +2,7 @@
 // shared/docs/conformance-app.md on the socketio library alone: the target of
 // the interop tests, the benchmarks and external conformance suites.
 //
-//	go run ./examples/conformance [-addr 127.0.0.1:3000] [-suite]
+//	go run ./examples/conformance [-addr 127.0.0.1:3000] [-suite] [-allow-eio3] [-websocket-compression]
 //
 // With -suite it serves instead the small app the official
 // socket.io-protocol and engine.io-protocol test suites expect, including a
@@ -30,6 +30,9 @@ func main() {
 	pingTimeout := flag.Duration("ping-timeout", 2*time.Second, "Engine.IO ping timeout")
 	maxPayload := flag.Int64("max-payload", 1_000_000, "largest accepted message or polling body, in bytes")
 	connectTimeout := flag.Duration("connect-timeout", 45*time.Second, "close connections that join no namespace within this time")
+	allowEIO3 := flag.Bool("allow-eio3", false, "also accept Engine.IO v3 clients (socket.io-client 2.x), as Node's allowEIO3")
+	wsCompression := flag.Bool("websocket-compression", false, "negotiate permessage-deflate with websocket clients that offer it")
+	compressionThreshold := flag.Int("compression-threshold", 1024, "smallest websocket message sent compressed, in bytes (with -websocket-compression)")
 	suite := flag.Bool("suite", false, "serve the app of the official socket.io-protocol/engine.io-protocol test suites")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
 	flag.Parse()
@@ -46,7 +49,8 @@ func main() {
 			*connectTimeout = time.Second
 		}
 	}
-	ec := engine.Config{PingInterval: *pingInterval, PingTimeout: *pingTimeout, MaxPayload: *maxPayload}
+	ec := engine.Config{PingInterval: *pingInterval, PingTimeout: *pingTimeout, MaxPayload: *maxPayload, AllowEIO3: *allowEIO3,
+		WebSocketCompression: *wsCompression, CompressionThreshold: *compressionThreshold}
 	srv := socketio.NewServer(&socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger})
 
 	mux := http.NewServeMux()

@@ -106,6 +106,32 @@ type Config struct {
 	MaxPayloadPackets int
 	// Logger for session events. Default discards.
 	Logger *slog.Logger
+	// AllowEIO3 accepts Engine.IO v3 clients (socket.io-client 2.x), as
+	// Node's allowEIO3: a handshake whose EIO is not "4" opens a v3 session
+	// (length-prefixed polling payloads, binary as "b4<base64>" or the
+	// binary payload format, binary websocket frames with a type byte, and
+	// the reversed heartbeat: the client pings, the server answers pong and
+	// closes the session when no ping came for PingInterval+PingTimeout).
+	// Off (default): such handshakes get HTTP 400 code 5 "Unsupported
+	// protocol version". See eio3.go.
+	AllowEIO3 bool
+	// WebSocketCompression negotiates permessage-deflate (RFC 7692) with
+	// websocket clients that offer it, without context takeover (see
+	// wsdeflate.go): messages of at least CompressionThreshold bytes are
+	// sent compressed, compressed client messages are inflated, MaxPayload
+	// applying to the inflated size. Default off, as in Node.
+	WebSocketCompression bool
+	// CompressionThreshold: the smallest message (frame payload, bytes)
+	// sent compressed. Default 1024, as Node's perMessageDeflate.
+	CompressionThreshold int
+	// HTTPCompression compresses polling GET answers of at least
+	// HTTPCompressionThreshold bytes with gzip or deflate when the request's
+	// Accept-Encoding allows (Node's httpCompression, which is on there by
+	// default). Off by default; behind Caddy leave it off and use the
+	// `encode` directive (httpcompress.go).
+	HTTPCompression bool
+	// HTTPCompressionThreshold: the smallest body compressed. Default 1024.
+	HTTPCompressionThreshold int
 	// OnSession is called for every new session, before the open packet is
 	// sent, and returns the handler of its traffic. Required. It may call
 	// s.Send (those messages follow the open packet) and s.Close.
@@ -149,6 +175,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SendQueueBytes < c.MaxPayload {
 		c.SendQueueBytes = c.MaxPayload
+	}
+	if c.HTTPCompressionThreshold <= 0 {
+		c.HTTPCompressionThreshold = 1024
+	}
+	if c.CompressionThreshold <= 0 {
+		c.CompressionThreshold = 1024
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

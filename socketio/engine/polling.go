@@ -76,7 +76,11 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 // hands back to the send-queue pools (pkts must not be used afterwards).
 func (s *Session) writePayload(w http.ResponseWriter, pkts []packet) {
 	s.srv.counters.sent(pkts)
-	writePayload(w, nil, pkts)
+	if s.eio3 {
+		writePayloadV3(w, nil, pkts, !s.b64)
+	} else {
+		writePayload(w, nil, pkts)
+	}
 	putQueue(pkts)
 }
 
@@ -152,7 +156,9 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/octet-stream" {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	binaryBody := mt == "application/octet-stream"
+	if binaryBody && !s.eio3 {
 		// Binary payloads are EIO=3 only.
 		s.close(ReasonTransportError, false)
 		writeEmpty(w, http.StatusBadRequest)
@@ -179,6 +185,10 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		// Node answers 413 and leaves the session alone.
 		s.tooLarge(int64(len(body)))
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
+		return
+	}
+	if s.eio3 {
+		s.receiveV3(w, body, binaryBody, cfg.MaxPayloadPackets)
 		return
 	}
 	n, err := checkPayload(body, cfg.MaxPayloadPackets, true)

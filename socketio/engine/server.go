@@ -1,7 +1,8 @@
 // Package engine implements the server side of the Engine.IO protocol v4
 // (protocol.md §1): handshake, sessions, heartbeat, HTTP long-polling,
 // websocket, the polling→websocket upgrade and CORS. It carries opaque
-// messages and knows nothing of Socket.IO. EIO=3 and JSONP are refused.
+// messages and knows nothing of Socket.IO. EIO=3 is refused unless
+// Config.AllowEIO3 is set (eio3.go); JSONP always is.
 package engine
 
 import (
@@ -27,6 +28,10 @@ type Server struct {
 	upgrader  websocket.Upgrader
 	polling   bool // transport enabled
 	websocket bool // transport enabled
+
+	// upgraderDeflate also negotiates permessage-deflate (wsdeflate.go).
+	upgraderDeflate websocket.Upgrader
+	deflates        deflateCache
 
 	pingIntervalNs atomic.Int64
 	pingTimeoutNs  atomic.Int64
@@ -75,6 +80,8 @@ func NewServer(cfg Config) *Server {
 			writeUpgradeError(w, status, http.StatusText(status))
 		},
 	}
+	srv.upgraderDeflate = srv.upgrader
+	srv.upgraderDeflate.EnableCompression = true
 	srv.SetTiming(cfg.PingInterval, cfg.PingTimeout)
 	srv.SetMaxConnections(cfg.MaxConnections)
 	return srv
@@ -270,7 +277,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(CodeUnknownSID, "")
 			return
 		}
-		if q.Get("EIO") != "4" { // protocol mismatch with the session
+		if isEIO3(q) != s.eio3 { // protocol mismatch with the session
 			fail(CodeBadRequest, "")
 			return
 		}
@@ -284,7 +291,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodGet:
-			s.servePoll(w, r)
+			s.servePoll(srv.compressPolling(w, r), r)
 		case http.MethodPost:
 			s.serveData(w, r)
 		default:
@@ -322,7 +329,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if q.Get("EIO") != "4" {
+	if isEIO3(q) && !srv.cfg.AllowEIO3 {
 		fail(CodeUnsupportedProtocolVersion, "")
 		return
 	}
@@ -333,7 +340,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade {
 		srv.serveWebSocketHandshake(w, r, q)
 	} else {
-		srv.servePollingHandshake(w, r, q)
+		srv.servePollingHandshake(srv.compressPolling(w, r), r, q)
 	}
 }
 
@@ -392,6 +399,8 @@ func (srv *Server) newSession(r *http.Request, q url.Values, t Transport) (*Sess
 			Time:       time.Now(),
 			XDomain:    r.Header.Get("Origin") != "",
 		},
+		eio3:       isEIO3(q),
+		b64:        q.Get("b64") != "",
 		done:       make(chan struct{}),
 		transport:  t,
 		inDispatch: true, // until OnSession returns (start)
@@ -448,7 +457,11 @@ func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request,
 	if forget {
 		srv.forget(s)
 	}
-	writePayload(w, srv.openPacket(s.id, Polling), pkts)
+	if s.eio3 {
+		writePayloadV3(w, srv.openPacket(s.id, Polling), pkts, !s.b64)
+	} else {
+		writePayload(w, srv.openPacket(s.id, Polling), pkts)
+	}
 	putQueue(pkts)
 }
 
@@ -472,6 +485,7 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.ws = c
+	c.eio3 = s.eio3
 	// Hold the writer (writing=true) until OnSession returned, so the open
 	// packet is the first frame and OnSession's sends follow it in one batch.
 	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, WebSocket)[1:]})
@@ -504,6 +518,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 	if err != nil {
 		return
 	}
+	c.eio3 = s.eio3
 	if !*srv.cfg.AllowUpgrades || !s.startProbe(c) {
 		c.closeNow()
 		return

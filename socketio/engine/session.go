@@ -47,6 +47,9 @@ type Session struct {
 	srv       *Server
 	id        string
 	handshake *Handshake
+	// eio3: an Engine.IO v3 session (Config.AllowEIO3; eio3.go); b64: its
+	// polling client asked for binary as base64 (no binary payloads).
+	eio3, b64 bool
 	done      chan struct{} // closed by close(), under mu
 
 	// recvMu serializes inbound dispatch (OnMessage, and OnSession at the
@@ -470,7 +473,11 @@ func (s *Session) start() {
 	s.onClosePending = false
 	reason := s.reason
 	if !s.closed {
-		s.armHeartbeatLocked(s.srv.pingInterval())
+		if s.eio3 { // v3: the client pings; wait for its first ping
+			s.armHeartbeatLocked(s.srv.pingInterval() + s.srv.pingTimeout())
+		} else {
+			s.armHeartbeatLocked(s.srv.pingInterval())
+		}
 	}
 	s.mu.Unlock()
 	s.recvMu.Unlock()
@@ -564,12 +571,21 @@ func (s *Session) receiveOne(p packet) bool {
 		}
 		return !closed
 	case packetPong:
+		if s.eio3 { // v3 clients never pong ("invalid heartbeat direction")
+			s.mu.Unlock()
+			s.close(ReasonTransportError, false)
+			return false
+		}
 		// Next ping pingInterval after this pong (§1.7).
 		s.awaitingPong = false
 		s.armHeartbeatLocked(s.srv.pingInterval())
 		s.mu.Unlock()
 		return true
 	case packetPing:
+		if s.eio3 {
+			s.onPingV3()
+			return true
+		}
 		// v4 clients never ping ("invalid heartbeat direction").
 		s.mu.Unlock()
 		s.close(ReasonTransportError, false)
@@ -602,7 +618,7 @@ func (s *Session) onHeartbeat(gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	if s.awaitingPong {
+	if s.awaitingPong || s.eio3 { // v3: no ping from the client in time
 		s.mu.Unlock()
 		s.close(ReasonPingTimeout, false)
 		return

@@ -57,6 +57,12 @@ type wsConn struct {
 	// vectored: net.Buffers.WriteTo on nc is one writev under the write lock,
 	// so big payloads can be written without copying and still atomically.
 	vectored bool
+	// eio3: Engine.IO v3 framing (eio3.go).
+	eio3 bool
+	// deflate: permessage-deflate negotiated (wsdeflate.go).
+	deflate          bool
+	deflates         *deflateCache
+	deflateThreshold int
 
 	// Reader state, only touched by the current reader.
 	s      *Session
@@ -94,7 +100,11 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	// Drop server read/write deadlines: they would survive the hijack.
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := srv.upgrader.Upgrade(hijackWriter{w, rc}, r, nil)
+	upgrader, deflate := &srv.upgrader, srv.deflateOK(r)
+	if deflate {
+		upgrader = &srv.upgraderDeflate
+	}
+	conn, err := upgrader.Upgrade(hijackWriter{w, rc}, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +113,10 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, b64 bool) (*w
 	// buffered in conn: keep the net.Conn and let conn and its buffers go.
 	nc := conn.NetConn()
 	c := &wsConn{nc: nc, b64: b64}
+	if deflate {
+		c.deflate, c.fr.deflate = true, true
+		c.deflates, c.deflateThreshold = &srv.deflates, srv.cfg.CompressionThreshold
+	}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -191,20 +205,31 @@ func frameHeaderLen(n int) int {
 	}
 }
 
-// frameOf describes the frame of p: opcode, the prefix byte before p.data
-// (0 for none), and whether p.data goes base64-encoded.
-func (c *wsConn) frameOf(p packet) (op byte, prefix byte, b64 bool, n int) {
+// frameOf describes the frame of p: opcode, the prefix before p.data, and
+// whether p.data goes base64-encoded.
+func (c *wsConn) frameOf(p packet) (op byte, prefix string, b64 bool, n int) {
 	switch {
 	case p.typ == packetWSPong:
-		return opPong, 0, false, len(p.data)
+		return opPong, "", false, len(p.data)
 	case p.typ == packetMessage && p.binary && c.b64:
-		return opText, 'b', true, 1 + base64.StdEncoding.EncodedLen(len(p.data))
+		prefix = "b"
+		if c.eio3 {
+			prefix = "b4" // v3 (eio3.go)
+		}
+		return opText, prefix, true, len(prefix) + base64.StdEncoding.EncodedLen(len(p.data))
 	case p.typ == packetMessage && p.binary:
-		return opBinary, 0, false, len(p.data)
+		if c.eio3 {
+			return opBinary, "\x04", false, 1 + len(p.data) // v3: the type byte
+		}
+		return opBinary, "", false, len(p.data)
 	default:
-		return opText, byte(p.typ), false, 1 + len(p.data)
+		return opText, typePrefix[p.typ&7], false, 1 + len(p.data)
 	}
 }
+
+// typePrefix is the type digit of each text packet, as strings (no
+// allocation when appended).
+var typePrefix = [8]string{"0", "1", "2", "3", "4", "5", "6", "7"}
 
 // bigPayload: payloads at least this long are not copied into the batch
 // buffer when the connection can write vectors atomically.
@@ -242,6 +267,9 @@ func putBuf(bp *[]byte, b []byte) {
 // writePackets writes all pkts as websocket frames with one Write (or one
 // writev), under one deadline.
 func (c *wsConn) writePackets(pkts []packet, timeout time.Duration) error {
+	if c.deflate {
+		return c.writeDeflated(pkts, timeout)
+	}
 	total, direct := 0, 0
 	for _, p := range pkts {
 		_, _, b64, n := c.frameOf(p)
@@ -266,9 +294,7 @@ func (c *wsConn) writePackets(pkts []packet, timeout time.Duration) error {
 func (c *wsConn) appendFrame(buf []byte, p packet) []byte {
 	op, prefix, b64, n := c.frameOf(p)
 	buf = appendFrameHeader(buf, op, n)
-	if prefix != 0 {
-		buf = append(buf, prefix)
-	}
+	buf = append(buf, prefix...)
 	if b64 {
 		return base64.StdEncoding.AppendEncode(buf, p.data)
 	}
@@ -288,9 +314,7 @@ func (c *wsConn) writeVectored(pkts []packet, size int, timeout time.Duration) e
 			continue
 		}
 		buf = appendFrameHeader(buf, op, n)
-		if prefix != 0 {
-			buf = append(buf, prefix)
-		}
+		buf = append(buf, prefix...)
 		// buf never grows past its precomputed size, so the slices handed
 		// to bufs stay valid.
 		bufs = append(bufs, buf[seg:len(buf):len(buf)], p.data)
@@ -423,6 +447,12 @@ func (c *wsConn) onData(b []byte) bool {
 	for len(b) > 0 {
 		op, data, n, err := c.fr.next(b)
 		b = b[n:]
+		if err == nil && c.fr.inflate {
+			data, err = c.inflateFrame(data) // permessage-deflate
+			if err == nil && op == opText && !validUTF8(data) {
+				err = &wsFrameError{closeInvalidData, "invalid UTF-8 in a text message"}
+			}
+		}
 		if err != nil {
 			c.refuse(err)
 			return true // drain until the client closes
@@ -543,20 +573,15 @@ func (c *wsConn) onPing(data []byte) bool {
 // onMessage handles one complete data message.
 func (c *wsConn) onMessage(op byte, data []byte) bool {
 	s := c.s
-	var p packet
-	if op == opBinary {
-		p = packet{typ: packetMessage, data: data, binary: true}
-	} else {
-		var err error
-		if p, err = decodePacket(data); err != nil {
-			if c.active {
-				s.close(ReasonParseError, false)
-			} else {
-				s.endProbe(c)
-				c.closeNow()
-			}
-			return false
+	p, err := c.decodeFrame(op, data)
+	if err != nil {
+		if c.active {
+			s.close(ReasonParseError, false)
+		} else {
+			s.endProbe(c)
+			c.closeNow()
 		}
+		return false
 	}
 	if c.active {
 		if !s.receive(p) {

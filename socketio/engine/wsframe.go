@@ -46,7 +46,8 @@ func frameErrorCode(err error) uint16 {
 // buffer, so an idle connection costs just this struct.
 //
 // Checked like gorilla did: client frames must be masked; no reserved bits
-// (no extension is ever negotiated); known opcodes only; control frames
+// (but RSV1 on the first frame of a data message when permessage-deflate
+// was negotiated: wsdeflate.go); known opcodes only; control frames
 // unfragmented with at most 125 bytes; continuation frames only inside a
 // message and no new message inside one; close frames with a valid code and
 // UTF-8 reason. A message longer than limit (the sum of its fragments) is
@@ -55,6 +56,10 @@ func frameErrorCode(err error) uint16 {
 // anything else with 1002.
 type wsReader struct {
 	limit int64 // largest message; <= 0: none
+	// deflate: permessage-deflate was negotiated, RSV1 marks a compressed
+	// message (wsdeflate.go); compressed: the message in progress is;
+	// inflate: the data message just returned must be inflated.
+	deflate, compressed, inflate bool
 
 	hdr    [14]byte // a header split across reads
 	hdrLen uint8    // bytes of it collected so far
@@ -78,6 +83,7 @@ type wsReader struct {
 // without completing one. n is the number of bytes of b consumed; on an
 // error the connection must be dropped.
 func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
+	r.inflate = false
 	for {
 		if !r.inFrame {
 			if n == len(b) {
@@ -126,8 +132,9 @@ func (r *wsReader) next(b []byte) (op byte, data []byte, n int, err error) {
 		}
 		if r.fin {
 			op, data = r.msgOp, r.msg
+			r.inflate, r.compressed = r.compressed, false
 			r.msgOp, r.msgLen, r.msg = 0, 0, nil
-			if op == opText && !validUTF8(data) {
+			if op == opText && !r.inflate && !validUTF8(data) { // compressed: checked once inflated
 				return 0, nil, n, &wsFrameError{closeInvalidData, "invalid UTF-8 in a text message"}
 			}
 			return op, data, n, nil
@@ -179,6 +186,10 @@ func frameHeaderSize(b0, b1 byte) int {
 
 func (r *wsReader) parseHeader(h []byte) error {
 	b0, b1 := h[0], h[1]
+	rsv1 := false
+	if b0&0x40 != 0 && r.deflate && b0&0x0f != opContinuation && b0&0x0f < opClose {
+		rsv1, b0 = true, b0&^0x40 // a compressed data message
+	}
 	if b0&0x70 != 0 {
 		return protocolError("reserved bits set")
 	}
@@ -215,8 +226,9 @@ func (r *wsReader) parseHeader(h []byte) error {
 				return protocolError("new message before the previous one ended")
 			}
 			r.msgOp = op
+			r.compressed = rsv1
 		}
-		if r.limit > 0 && length > r.limit-r.msgLen {
+		if limit := r.wireLimit(); limit > 0 && length > limit-r.msgLen {
 			return &wsFrameError{closeMessageTooBig, "message too big"}
 		}
 		r.msgLen += length
@@ -286,3 +298,13 @@ func checkCloseFrame(p []byte) error {
 // front of it measured slower (BenchmarkValidUTF8 keeps the figures: about
 // 0.4 ns a byte on a typical event, against tens of µs for handling it).
 func validUTF8(b []byte) bool { return utf8.Valid(b) }
+
+// wireLimit is the largest message on the wire: limit, or for a compressed
+// message limit plus the worst deflate overhead (stored blocks: 5 bytes per
+// 64 KiB); its inflated size is checked against limit (wsdeflate.go).
+func (r *wsReader) wireLimit() int64 {
+	if r.compressed && r.limit > 0 {
+		return r.limit + r.limit/1024 + 1024
+	}
+	return r.limit
+}

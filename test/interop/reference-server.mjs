@@ -11,7 +11,7 @@ import { Server } from "socket.io";
 
 const USAGE =
   "usage: node reference-server.mjs [--addr host:port] [--ping-interval ms] " +
-  "[--ping-timeout ms] [--connect-timeout ms]";
+  "[--ping-timeout ms] [--connect-timeout ms] [--allow-eio3] [--websocket-compression]";
 
 function fail(msg) {
   process.stderr.write(`reference-server: ${msg}\n${USAGE}\n`);
@@ -38,7 +38,11 @@ function parseDuration(name, text) {
 }
 
 function parseArgs(argv) {
-  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000 };
+  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000, allowEIO3: false };
+  const booleans = {
+    "allow-eio3": () => (opts.allowEIO3 = true),
+    "websocket-compression": () => (opts.perMessageDeflate = { threshold: 1024 }),
+  };
   const names = {
     addr: (v) => (opts.addr = v),
     "ping-interval": (v) => (opts.pingInterval = parseDuration("ping-interval", v)),
@@ -47,11 +51,15 @@ function parseArgs(argv) {
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
     if (!m) fail(`unexpected argument ${JSON.stringify(arg)}`);
     if (m[1] === "h" || m[1] === "help") {
       process.stdout.write(USAGE + "\n");
       process.exit(0);
+    }
+    if (booleans[m[1]] && m[2] === undefined) {
+      booleans[m[1]]();
+      continue;
     }
     const set = names[m[1]];
     if (!set) fail(`unknown flag ${JSON.stringify(arg)}`);
@@ -84,7 +92,8 @@ const io = new Server(httpServer, {
   pingInterval: opts.pingInterval,
   pingTimeout: opts.pingTimeout,
   connectTimeout: opts.connectTimeout,
-  allowEIO3: false,
+  allowEIO3: opts.allowEIO3,
+  perMessageDeflate: opts.perMessageDeflate ?? false,
   serveClient: true,
 });
 

@@ -41,13 +41,17 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 /**
- * @param {{pingInterval?: number, pingTimeout?: number}} [opts] milliseconds
+ * @param {{pingInterval?: number, pingTimeout?: number, args?: string[]}} [opts] milliseconds;
+ *   args: extra flags for the server (both the fixture and the reference server take them)
  * @returns {Promise<{url: string, port: number, stop: () => Promise<void>}>}
  */
 export function startServer(opts = {}) {
   const pingInterval = opts.pingInterval ?? 2000;
   const pingTimeout = opts.pingTimeout ?? 2000;
-  const flags = ["-addr", "127.0.0.1:0", "-ping-interval", `${pingInterval}ms`, "-ping-timeout", `${pingTimeout}ms`];
+  const flags = [
+    "-addr", "127.0.0.1:0", "-ping-interval", `${pingInterval}ms`, "-ping-timeout", `${pingTimeout}ms`,
+    ...(opts.args || []),
+  ];
 
   let cmd;
   let args;
@@ -121,7 +125,7 @@ export function startServer(opts = {}) {
       const m = /^listening on (127\.0\.0\.1):(\d+)\s*$/m.exec(stdout);
       if (m) {
         const port = Number(m[2]);
-        finish(null, { url: `http://127.0.0.1:${port}`, port, stop });
+        finish(null, { url: `http://127.0.0.1:${port}`, port, pid: child.pid, stop });
       }
     });
   });

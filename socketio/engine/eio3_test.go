@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func allowEIO3(c *Config) { c.AllowEIO3 = true }
+
+func TestEIO3RefusedByDefault(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, q := range []string{"EIO=3&transport=polling", "transport=polling"} {
+		r := e.do("GET", q, "")
+		if r.status != 400 || r.body != `{"code":5,"message":"Unsupported protocol version"}` {
+			t.Fatalf("%s: %d %q", q, r.status, r.body)
+		}
+	}
+}
+
+func TestEIO3PollingSession(t *testing.T) {
+	e := newEnv(t, func(c *Config) { allowEIO3(c); slowPing(c) })
+	r := e.do("GET", "EIO=3&transport=polling&b64=1", "")
+	n, open, _ := strings.Cut(r.body, ":")
+	if r.status != 200 || !strings.HasPrefix(open, "0{") || n != itoa(len(open)) {
+		t.Fatalf("handshake: %d %q", r.status, r.body)
+	}
+	s := e.app.waitOpened(t)
+	if s.Protocol() != 3 {
+		t.Fatalf("protocol %d", s.Protocol())
+	}
+	sid := s.ID()
+	q := "EIO=3&transport=polling&sid=" + sid
+	// A v4 request on a v3 session is a protocol mismatch.
+	if r := e.do("GET", "EIO=4&transport=polling&sid="+sid, ""); r.status != 400 {
+		t.Fatalf("EIO=4 on a v3 session: %d", r.status)
+	}
+	// Two packets, one with astral characters (2 UTF-16 units each), an
+	// empty one (skipped) and a base64 binary one.
+	body := "5:4é😀x" + "0:" + "6:b4AQID" + "1:2"
+	if r := e.do("POST", q, body); r.status != 200 || r.body != "ok" {
+		t.Fatalf("post: %d %q", r.status, r.body)
+	}
+	r = e.do("GET", q, "")
+	want := "5:4é😀x" + "6:b4AQID" + "1:3"
+	if r.body != want || r.header.Get("Content-Type") != "text/plain; charset=UTF-8" {
+		t.Fatalf("echo: %q (%s), want %q", r.body, r.header.Get("Content-Type"), want)
+	}
+	// Bad lengths close the session with a parse error.
+	if r := e.do("POST", q, "9:4abc"); r.status != 400 {
+		t.Fatalf("short packet: %d", r.status)
+	}
+	if reason := e.app.waitClosed(t, sid); reason != ReasonParseError {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func itoa(n int) string {
+	var b []byte
+	if n == 0 {
+		return "0"
+	}
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+func TestEIO3BinaryPayload(t *testing.T) {
+	e := newEnv(t, func(c *Config) { allowEIO3(c); slowPing(c) })
+	r := e.do("GET", "EIO=3&transport=polling", "")
+	if r.status != 200 {
+		t.Fatalf("handshake %d", r.status)
+	}
+	sid := e.app.waitOpened(t).ID()
+	q := "EIO=3&transport=polling&sid=" + sid
+	// "40"-ish text packet then a binary one: 0 <digits> ff <text>,
+	// 1 <digits> ff 04 <data>.
+	body := []byte{0, 3, 0xff, '4', 'h', 'i', 1, 4, 0xff, 4, 0, 0xff, 7}
+	r = e.do("POST", q, string(body), "Content-Type", "application/octet-stream")
+	if r.status != 200 {
+		t.Fatalf("binary post: %d", r.status)
+	}
+	r = e.do("GET", q, "")
+	if r.header.Get("Content-Type") != "application/octet-stream" || r.body != string(body) {
+		t.Fatalf("echo: %s %x", r.header.Get("Content-Type"), r.body)
+	}
+	// A binary packet that is not a message is refused.
+	r = e.do("POST", q, string([]byte{1, 2, 0xff, 2, 1}), "Content-Type", "application/octet-stream")
+	if r.status != 400 {
+		t.Fatalf("binary ping: %d", r.status)
+	}
+}
+
+func TestEIO3Heartbeat(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		allowEIO3(c)
+		c.PingInterval, c.PingTimeout = 200*time.Millisecond, 200*time.Millisecond
+	})
+	c := e.mustDial("EIO=3&transport=websocket")
+	if _, msg := readWS(t, c); !strings.HasPrefix(msg, "0{") {
+		t.Fatalf("open %q", msg)
+	}
+	s := e.app.waitOpened(t)
+	// The server never pings; the client's pings keep the session alive
+	// past PingInterval+PingTimeout.
+	for i := 0; i < 5; i++ {
+		time.Sleep(150 * time.Millisecond)
+		writeWS(t, c, websocket.TextMessage, "2")
+		if _, msg := readWS(t, c); msg != "3" {
+			t.Fatalf("pong: %q", msg)
+		}
+	}
+	// Binary frames carry the type byte.
+	writeWS(t, c, websocket.BinaryMessage, "\x04\x01\x02")
+	if mt, msg := readWS(t, c); mt != websocket.BinaryMessage || msg != "\x04\x01\x02" {
+		t.Fatalf("binary echo %d %q", mt, msg)
+	}
+	// No ping for PingInterval+PingTimeout: ping timeout.
+	start := time.Now()
+	if reason := e.app.waitClosed(t, s.ID()); reason != ReasonPingTimeout {
+		t.Fatalf("reason %q", reason)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("closed after %v, before PingInterval+PingTimeout", d)
+	}
+}
+
+func TestEIO3PongIsInvalid(t *testing.T) {
+	e := newEnv(t, allowEIO3)
+	c := e.mustDial("EIO=3&transport=websocket&b64=1")
+	readWS(t, c)
+	s := e.app.waitOpened(t)
+	writeWS(t, c, websocket.TextMessage, "b4AQI=")
+	if mt, msg := readWS(t, c); mt != websocket.TextMessage || msg != "b4AQI=" {
+		t.Fatalf("b64 echo %d %q", mt, msg)
+	}
+	writeWS(t, c, websocket.TextMessage, "3")
+	if reason := e.app.waitClosed(t, s.ID()); reason != ReasonTransportError {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestEIO3Upgrade(t *testing.T) {
+	e := newEnv(t, func(c *Config) { allowEIO3(c); slowPing(c) })
+	r := e.do("GET", "EIO=3&transport=polling", "")
+	if !strings.Contains(r.body, `"upgrades":["websocket"]`) {
+		t.Fatalf("handshake %q", r.body)
+	}
+	s := e.app.waitOpened(t)
+	c := e.mustDial("EIO=3&transport=websocket&sid=" + s.ID())
+	writeWS(t, c, websocket.TextMessage, "2probe")
+	if _, msg := readWS(t, c); msg != "3probe" {
+		t.Fatalf("probe %q", msg)
+	}
+	writeWS(t, c, websocket.TextMessage, "5")
+	eventually(t, "upgraded", func() bool { return s.Transport() == WebSocket })
+	writeWS(t, c, websocket.BinaryMessage, "\x04z")
+	if mt, msg := readWS(t, c); mt != websocket.BinaryMessage || msg != "\x04z" {
+		t.Fatalf("binary echo %d %q", mt, msg)
+	}
+}
+
+func TestDecodePayloadV3(t *testing.T) {
+	for _, bad := range []string{"", ":", "1", "a:4", "2:4", "5:4é😀", "12345678901:4", "2:b5AA", "2:4😀"} {
+		if _, err := decodePayloadV3([]byte(bad)); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+	pkts, err := decodePayloadV3([]byte("0:"))
+	if err != nil || len(pkts) != 0 {
+		t.Fatalf("0: -> %v %v", pkts, err)
+	}
+	for _, bad := range [][]byte{{0}, {0, 0xff}, {0, 5, 0xff, '4'}, {1, 1, 0xff, 3}, {0, 10, 0xff}} {
+		if _, err := decodeBinaryPayloadV3(bad); err == nil {
+			t.Errorf("%x decoded", bad)
+		}
+	}
+}
+
+func FuzzDecodePayloadV3(f *testing.F) {
+	f.Add([]byte("5:4é😀x0:6:b4AQID1:2"), false)
+	f.Add([]byte{0, 3, 0xff, '4', 'h', 'i', 1, 4, 0xff, 4, 0, 0xff, 7}, true)
+	f.Fuzz(func(t *testing.T, b []byte, binary bool) {
+		var pkts []packet
+		var err error
+		if binary {
+			pkts, err = decodeBinaryPayloadV3(b)
+		} else {
+			pkts, err = decodePayloadV3(b)
+		}
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes (text, or binary payload) and decodes to
+		// the same packets.
+		for _, bin := range []bool{false, true} {
+			rec := httptestRecorder()
+			writePayloadV3(rec, nil, pkts, bin)
+			var again []packet
+			if rec.Header().Get("Content-Type") == "application/octet-stream" {
+				again, err = decodeBinaryPayloadV3(rec.body.Bytes())
+			} else if rec.body.Len() > 0 {
+				again, err = decodePayloadV3(rec.body.Bytes())
+			}
+			if err != nil {
+				t.Fatalf("re-decoding %q: %v", rec.body.Bytes(), err)
+			}
+			if len(again) != len(pkts) {
+				t.Fatalf("%d packets then %d", len(pkts), len(again))
+			}
+			for i := range pkts {
+				if !samePacket(pkts[i], again[i]) {
+					t.Fatalf("packet %d: %+v then %+v", i, pkts[i], again[i])
+				}
+			}
+		}
+	})
+}
+
+type recorder struct {
+	h    http.Header
+	body bytes.Buffer
+}
+
+func httptestRecorder() *recorder               { return &recorder{h: http.Header{}} }
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(int)             {}
