@@ -79,6 +79,15 @@ type Handler struct {
 	// transports are enabled). Default: true.
 	AllowUpgrades *bool `json:"allow_upgrades,omitempty"`
 
+	// Socket.IO packet format: "auto" (default) serves the default parser
+	// (socket.io-parser, JSON) and socket.io-msgpack-parser side by side,
+	// telling them apart by each connection's first packet (text or
+	// binary); clients of both kinds share namespaces and rooms, and a
+	// broadcast is encoded once per parser in use. "default" or "msgpack"
+	// accept only that parser; a client of the other kind is closed at its
+	// first packet.
+	Parser string `json:"parser,omitempty"`
+
 	// How often the server sends a ping to each client. Sent to clients in
 	// the handshake; they consider the server gone after ping_interval +
 	// ping_timeout without a ping. A reload applies a new value to live
@@ -363,6 +372,9 @@ func (h *Handler) check() error {
 			return fmt.Errorf("unknown transport %q (want polling or websocket)", t)
 		}
 	}
+	if _, err := parseParser(h.Parser); err != nil {
+		return err
+	}
 	switch {
 	case h.PingInterval < 0:
 		return fmt.Errorf("ping_interval must not be negative")
@@ -395,6 +407,7 @@ type fixedSettings struct {
 	ServeClient    bool
 	Transports     []string
 	AllowUpgrades  bool
+	Parser         string `json:",omitempty"` // "" for auto
 	MaxPayload     int64
 	SendQueueSize  int   `json:",omitempty"`
 	SendQueueBytes int64 `json:",omitempty"`
@@ -411,6 +424,7 @@ func (h *Handler) fixed() fixedSettings {
 		ServeClient:    h.ServeClient == nil || *h.ServeClient,
 		AllowUpgrades:  h.AllowUpgrades == nil || *h.AllowUpgrades,
 		MaxPayload:     h.MaxPayload,
+		Parser:         h.Parser,
 		ConnectTimeout: time.Duration(h.ConnectTimeout),
 	}
 	for _, t := range []string{string(engine.Polling), string(engine.WebSocket)} {
@@ -420,6 +434,9 @@ func (h *Handler) fixed() fixedSettings {
 	}
 	if f.MaxPayload == 0 {
 		f.MaxPayload = defaultMaxPayload
+	}
+	if f.Parser == "auto" {
+		f.Parser = ""
 	}
 	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
 		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
@@ -474,13 +491,28 @@ func (h *Handler) options() socketio.Options {
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))
 	}
+	parser, _ := parseParser(f.Parser) // checked in Validate
 	return socketio.Options{
 		Path:           f.Path,
 		DisableClient:  !f.ServeClient,
+		Parser:         parser,
 		Engine:         ec,
 		ConnectTimeout: f.ConnectTimeout,
 		Limits:         h.limits().library(),
 	}
+}
+
+// parseParser reads the parser setting.
+func parseParser(s string) (socketio.Parser, error) {
+	switch s {
+	case "", "auto":
+		return socketio.ParserAuto, nil
+	case "default":
+		return socketio.ParserDefault, nil
+	case "msgpack":
+		return socketio.ParserMsgpack, nil
+	}
+	return 0, fmt.Errorf("unknown parser %q (want auto, default or msgpack)", s)
 }
 
 // limits returns the configured limits, or all defaults.
