@@ -15,8 +15,9 @@ import (
 
 // The msgpack codec is the wire format of socket.io-msgpack-parser 3.x, the
 // parser built into the official socket.io.msgpack.min.js bundle. A packet
-// is one MessagePack map, written as notepack.io writes a JavaScript object,
-// and travels as one Engine.IO binary message:
+// is one MessagePack map, written as notepack.io (2.2, the version the
+// parser depends on) writes a JavaScript object, and travels as one
+// Engine.IO binary message:
 //
 //	{"type": 2, "data": ["event", ...], "id": 7, "nsp": "/"}
 //
@@ -34,8 +35,11 @@ import (
 //     json.Number in JavaScript's shortest form (1.5, 1e+21), as the default
 //     parser would have received them from JSON.stringify; NaN and ±Infinity,
 //     which JSON cannot carry, become nil (JSON.stringify writes null);
-//   - a Date (MessagePack timestamp extension) becomes a time.Time, where the
-//     default parser sees the ISO string JSON.stringify wrote;
+//   - a Date (notepack.io 2.x's fixext 8 type 0, as socket.io-msgpack-parser
+//     3.0 sends it, or the MessagePack timestamp extension of notepack.io
+//     3.x) becomes a time.Time in UTC, to the millisecond, where the default
+//     parser sees the ISO string JSON.stringify wrote; a date outside the
+//     years 0000 to 9999, which time.Time cannot write as JSON, becomes nil;
 //   - map keys that are integers become their decimal string, as JavaScript
 //     property names do; other non-string keys are an error;
 //   - undefined (notepack's fixext 1 type 0) as an object value drops the
@@ -51,7 +55,8 @@ import (
 // []byte anywhere becomes a bin value (the BINARY_* types are written as
 // EVENT and ACK). Numbers are written as notepack.io writes a JavaScript
 // number: integral values in the smallest integer form, others as float64;
-// time.Time as the timestamp extension (a Date on the client); values of
+// time.Time as notepack.io 2.x writes a Date (a Date on the client, to the
+// millisecond); values of
 // other types (structs, typed maps and slices, Marshalers) through their JSON
 // form, as the client could only have seen that. The result is a new slice
 // owned by the caller.
@@ -229,21 +234,13 @@ func mpLen(dst []byte, n int, fix, b16, b32 byte) []byte {
 	return binary.BigEndian.AppendUint32(append(dst, b32), uint32(n))
 }
 
-// mpTime writes t as the MessagePack timestamp extension, in the form
-// notepack.io picks for a Date.
+// mpTime writes t as notepack.io 2.x writes a Date (fixext 8, type 0, the
+// milliseconds since the epoch as a signed 64-bit integer):
+// socket.io-msgpack-parser 3.0 depends on notepack.io 2.2, whose decoder does
+// not know the timestamp extension, while 3.x still reads this form.
 func mpTime(dst []byte, t time.Time) []byte {
-	s, ns := t.Unix(), int64(t.Nanosecond())
-	switch {
-	case s >= 0 && s <= math.MaxUint32 && ns == 0:
-		dst = append(dst, 0xd6, 0xff)
-		return binary.BigEndian.AppendUint32(dst, uint32(s))
-	case s >= 0 && s < 1<<34:
-		dst = append(dst, 0xd7, 0xff)
-		return binary.BigEndian.AppendUint64(dst, uint64(ns)<<34|uint64(s))
-	}
-	dst = append(dst, 0xc7, 12, 0xff)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(ns))
-	return binary.BigEndian.AppendUint64(dst, uint64(s))
+	dst = append(dst, 0xd7, 0x00)
+	return binary.BigEndian.AppendUint64(dst, uint64(t.UnixMilli()))
 }
 
 func mpValue(dst []byte, v any, depth int) ([]byte, error) {
@@ -585,6 +582,9 @@ func jsFloat(f float64) any {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil
 	}
+	if f == 0 {
+		return smallNumber(0) // -0 too: JSON.stringify(-0) is "0"
+	}
 	b, _ := appendFloat(nil, f, 64) // finite: cannot fail
 	return json.Number(b)
 }
@@ -688,7 +688,7 @@ func (d *mpDecoder) ext(c byte, n int) (any, error) {
 			return jsDate(int64(u&(1<<34-1))*1000, int64(u>>34)), nil
 		case 12:
 			s := int64(binary.BigEndian.Uint64(data[4:]))
-			if s > maxDateMs/1000 || s < -maxDateMs/1000 {
+			if s > maxDateMs/1000 || s < minDateMs/1000 {
 				return nil, nil
 			}
 			return jsDate(s*1000, int64(binary.BigEndian.Uint32(data))), nil
@@ -697,17 +697,27 @@ func (d *mpDecoder) ext(c byte, n int) (any, error) {
 	return []any{smallNumber(int64(typ)), data}, nil
 }
 
-// maxDateMs is the largest distance from the epoch a JavaScript Date holds.
-const maxDateMs = 8.64e15
+// The dates decoded: years 0000 to 9999, which time.Time writes as JSON (a
+// JavaScript Date reaches ±275760 years, but outside these years
+// time.Time.MarshalJSON fails, and the packet could not be forwarded to a
+// default-parser client).
+const (
+	minDateMs = -62167219200000 // 0000-01-01T00:00:00Z
+	maxDateMs = 253402300799999 // 9999-12-31T23:59:59.999Z
+)
 
 // jsDate returns the time ms milliseconds plus ns nanoseconds after the
-// epoch, or nil where JavaScript has an Invalid Date (JSON.stringify writes
-// null).
+// epoch, to the millisecond as a JavaScript Date holds it, or nil outside
+// the years 0000 to 9999 (and for an invalid timestamp).
 func jsDate(ms, ns int64) any {
-	if ms > maxDateMs || ms < -maxDateMs || ns >= 1e9 {
+	if ns >= 1e9 || ms > maxDateMs || ms < minDateMs {
 		return nil
 	}
-	return time.UnixMilli(ms).Add(time.Duration(ns)).UTC()
+	ms += ns / 1e6
+	if ms > maxDateMs {
+		return nil
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // Encoded is one packet on its way to many connections, encoded at most once

@@ -23,8 +23,9 @@ func unhex(t testing.TB, s string) []byte {
 }
 
 // msgpackDecodeCases are packets as socket.io-client 4.8 with
-// socket.io-msgpack-parser 3.0 sends them: the bytes are notepack.io 3.0's
-// encoding of the packet objects in each comment.
+// socket.io-msgpack-parser 3.0 sends them: the bytes are notepack.io's
+// encoding of the packet objects in each comment (2.2, the parser's
+// dependency, and 3.0 write the same bytes for them, except where noted).
 var msgpackDecodeCases = []struct {
 	name string
 	hex  string
@@ -43,15 +44,24 @@ var msgpackDecodeCases = []struct {
 	{"event with ack id and a Buffer", // {type:2, data:["ev",Buffer<01 02 03>], options:{compress:true}, id:12, nsp:"/"}
 		"85a47479706502a46461746192a26576c403010203a76f7074696f6e7381a8636f6d7072657373c3a269640ca36e7370a12f",
 		&Packet{Type: Event, Namespace: "/", ID: 12, HasID: true, Data: []any{"ev", []byte{1, 2, 3}}}},
-	{"ack with an ArrayBuffer", // {type:3, data:["ok",ArrayBuffer<09 08>], nsp:"/chat", id:300}
+	{"ack with an ArrayBuffer", // {type:3, data:["ok",ArrayBuffer<09 08>], nsp:"/chat", id:300}, notepack.io 3
 		"84a47479706503a46461746192a26f6bc4020908a36e7370a52f63686174a26964cd012c",
+		&Packet{Type: Ack, Namespace: "/chat", ID: 300, HasID: true, Data: []any{"ok", []byte{9, 8}}}},
+	{"ack with an ArrayBuffer, notepack 2", // the same in notepack.io 2.2 (ext 8, type 0)
+		"84a47479706503a46461746192a26f6bc702000908a36e7370a52f63686174a26964cd012c",
 		&Packet{Type: Ack, Namespace: "/chat", ID: 300, HasID: true, Data: []any{"ok", []byte{9, 8}}}},
 	{"disconnect", // {type:1, nsp:"/"}
 		"82a47479706501a36e7370a12f",
 		&Packet{Type: Disconnect, Namespace: "/"}},
-	{"date", // {type:2, data:["d", new Date(1700000000123)], nsp:"/"}
+	{"date", // {type:2, data:["d", new Date(1700000000123)], nsp:"/"}, notepack.io 3
 		"83a47479706502a46461746192a164d7ff1d5353006553f100a36e7370a12f",
 		&Packet{Type: Event, Namespace: "/", Data: []any{"d", time.UnixMilli(1700000000123).UTC()}}},
+	{"date, notepack 2", // {type:2, data:["t", new Date(1700000000123)], nsp:"/"}, notepack.io 2.2
+		"83a47479706502a46461746192a174d7000000018bcfe5687ba36e7370a12f",
+		&Packet{Type: Event, Namespace: "/", Data: []any{"t", time.UnixMilli(1700000000123).UTC()}}},
+	{"date before 1970, notepack 2", // {type:2, data:["d", new Date(-1)], nsp:"/"}
+		"83a47479706502a46461746192a164d700ffffffffffffffffa36e7370a12f",
+		&Packet{Type: Event, Namespace: "/", Data: []any{"d", time.UnixMilli(-1).UTC()}}},
 	{"wide numbers", // {type:2, data:["n",4294967296,-2147483649,0.1,-0], nsp:"/"}
 		"83a47479706502a46461746195a16ecf0000000100000000d3ffffffff7fffffffcb3fb999999999999a00a36e7370a12f",
 		&Packet{Type: Event, Namespace: "/", Data: []any{"n", json.Number("4294967296"), json.Number("-2147483649"), json.Number("0.1"), json.Number("0")}}},
@@ -143,8 +153,9 @@ func TestDecodeMsgpackErrors(t *testing.T) {
 	}
 }
 
-// TestEncodeMsgpackNotepack compares with the bytes notepack.io 3.0 writes
-// for the packet objects a Node server sends (same key order).
+// TestEncodeMsgpackNotepack compares with the bytes notepack.io 2.2 (the
+// dependency of socket.io-msgpack-parser 3.0) writes for the packet objects
+// a Node server sends (same key order).
 func TestEncodeMsgpackNotepack(t *testing.T) {
 	cases := []struct {
 		name string
@@ -161,9 +172,9 @@ func TestEncodeMsgpackNotepack(t *testing.T) {
 		{"connect error", // {type:4, data:{message:"Invalid namespace"}, nsp:"/nope"}
 			&Packet{Type: ConnectError, Namespace: "/nope", Data: map[string]any{"message": "Invalid namespace"}},
 			"83a47479706504a46461746181a76d657373616765b1496e76616c6964206e616d657370616365a36e7370a52f6e6f7065"},
-		{"date", // {type:2, data:["t", new Date(1700000000123)], nsp:"/"}
-			&Packet{Type: Event, Data: []any{"t", time.UnixMilli(1700000000123)}},
-			"83a47479706502a46461746192a174d7ff1d5353006553f100a36e7370a12f"},
+		{"date", // {type:2, data:["t", new Date(1700000000123)], nsp:"/"}, notepack.io 2.2
+			&Packet{Type: Event, Data: []any{"t", time.UnixMilli(1700000000123).Add(456 * time.Microsecond)}},
+			"83a47479706502a46461746192a174d7000000018bcfe5687ba36e7370a12f"},
 		{"disconnect", // {type:1, nsp:"/"}
 			&Packet{Type: Disconnect},
 			"82a47479706501a36e7370a12f"},
@@ -199,7 +210,7 @@ func TestMsgpackRoundTrip(t *testing.T) {
 		{Type: Ack, Namespace: "/", ID: 0, HasID: true, Data: []any{long, many, wide}},
 		{Type: ConnectError, Namespace: "/", Data: "just a string"},
 		{Type: Disconnect, Namespace: "/x"},
-		{Type: Event, Namespace: "/", Data: []any{"t", time.Unix(1<<35, 5).UTC(), time.Unix(-5, 0).UTC(), time.Unix(5, 7).UTC()}},
+		{Type: Event, Namespace: "/", Data: []any{"t", time.Unix(1<<35, 0).UTC(), time.Unix(-5, 0).UTC(), time.UnixMilli(5007).UTC(), time.UnixMilli(-62167219200000).UTC(), time.UnixMilli(253402300799999).UTC()}},
 	}
 	for _, p := range cases {
 		b, err := EncodeMsgpack(p)

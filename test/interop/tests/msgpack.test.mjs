@@ -66,6 +66,14 @@ for (const mode of MODES) {
       assert.deepEqual(await emitAck(socket, "ack-echo", [NESTED, 1.5, -3]), [NESTED, 1.5, -3]);
     });
 
+    test("a Date goes to the server and back as a Date", async () => {
+      const { socket } = await mp();
+      const when = new Date(1700000000123);
+      const [back] = await emitAck(socket, "ack-echo", [{ when }]);
+      assert.ok(back.when instanceof Date, `got ${Object.prototype.toString.call(back.when)}`);
+      assert.equal(back.when.getTime(), when.getTime());
+    });
+
     test("namespaces with auth, and a refused one", async () => {
       const { welcome } = await mp("/private", { auth: { token: "secret" } });
       assert.deepEqual(welcome.auth, { token: "secret" });
