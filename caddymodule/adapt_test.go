@@ -114,7 +114,7 @@ func TestExampleCaddyfile(t *testing.T) {
 		t.Fatalf("no socketio handler in %s", out)
 	}
 	for _, opt := range []string{
-		"hub", "path", "serve_client", "transports", "allow_upgrades", "ping_interval", "ping_timeout",
+		"hub", "path", "serve_client", "transports", "allow_upgrades", "parser", "ping_interval", "ping_timeout",
 		"connect_timeout", "max_payload", "cors_origins", "cors_credentials", "namespace",
 		"greet", "join", "leave", "relay", "to", "payload", "include_sender", "ack",
 	} {

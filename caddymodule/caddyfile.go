@@ -38,6 +38,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    websocket_compression on|off [{
 //	        threshold <size>
 //	    }]
+//	    parser           auto|default|msgpack
 //	    ping_interval    <duration>
 //	    ping_timeout     <duration>
 //	    connect_timeout  <duration>
@@ -104,7 +105,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //   - hub: the name of the Socket.IO server (connections, namespaces,
 //     rooms) this handler serves; a reload keeps the hub, and every live
 //     connection, when the name and the settings path, serve_client,
-//     transports, allow_upgrades, allow_eio3, websocket_compression, max_payload, connect_timeout and cors_* are
+//     transports, allow_upgrades, allow_eio3, websocket_compression, parser,
+//     max_payload, connect_timeout and cors_* are
 //     unchanged. Default: the path. Two handlers of one config may share a
 //     hub only by both naming it explicitly, with identical settings.
 //   - path: the URL prefix owned by the handler, with a trailing slash
@@ -123,6 +125,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     least threshold (a size; default 1KiB) go compressed, a broadcast
 //     compressed once for all recipients; max_payload applies to the
 //     inflated size. Default: off.
+//   - parser: the Socket.IO packet format. auto (default) serves clients of
+//     the default parser and of socket.io-msgpack-parser (the served
+//     socket.io.msgpack.min.js) side by side, detected per connection by
+//     its first packet (text or binary), sharing namespaces and rooms;
+//     default or msgpack accept only that one.
 //   - ping_interval, ping_timeout: heartbeat, as Caddy durations (25s, 1m).
 //     Defaults: 25s and 20s. A reload applies them to live connections.
 //   - connect_timeout: how long a connection may stay without joining a
@@ -280,6 +287,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if on {
 				h.WebSocketCompression = c
 			}
+		case "parser":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			if _, err := parseParser(v); err != nil {
+				return d.Err(err.Error())
+			}
+			h.Parser = v
 		case "transports":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -173,6 +173,7 @@ var (
 		"cors_origins":     "cors_origins https://app.example.com",
 		"cors_credentials": "cors_credentials on",
 		"allow_eio3":       "allow_eio3 on",
+		"parser":           "parser msgpack",
 
 		"websocket_compression":           "websocket_compression on",
 		"websocket_compression/threshold": "threshold 512",
@@ -429,6 +430,7 @@ func codeDefaults() map[string]string {
 		"cors_origins":          "none",
 		"cors_credentials":      fmtOnOff(eng.CORS.Credentials),
 		"allow_eio3":            fmtOnOff(eng.AllowEIO3),
+		"parser":                "auto",
 		"websocket_compression": fmtOnOff(eng.WebSocketCompression),
 		"limits":                "safe defaults",
 		"hook":                  "none",

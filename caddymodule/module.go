@@ -49,7 +49,8 @@ type Handler struct {
 	// per-socket data) this handler serves. A config reload keeps a hub, and
 	// every live connection in it, when the new config has a handler with
 	// the same hub name and the same path, serve_client, transports,
-	// allow_upgrades, allow_eio3, websocket_compression, max_payload, connect_timeout and cors; when any of
+	// allow_upgrades, allow_eio3, websocket_compression, parser, max_payload,
+	// connect_timeout and cors; when any of
 	// those differ, a new hub replaces the old one and its clients reconnect
 	// (losing their rooms). Default: the path (e.g. "/socket.io/").
 	//
@@ -96,6 +97,14 @@ type Handler struct {
 	// size. Costs CPU (docs/benchmarks.md) for less bandwidth. Absent: off.
 	// Changing it creates a new hub.
 	WebSocketCompression *WebSocketCompression `json:"websocket_compression,omitempty"`
+	// Socket.IO packet format: "auto" (default) serves the default parser
+	// (socket.io-parser, JSON) and socket.io-msgpack-parser side by side,
+	// telling them apart by each connection's first packet (text or
+	// binary); clients of both kinds share namespaces and rooms, and a
+	// broadcast is encoded once per parser in use. "default" or "msgpack"
+	// accept only that parser; a client of the other kind is closed at its
+	// first packet.
+	Parser string `json:"parser,omitempty"`
 
 	// How often the server sends a ping to each client. Sent to clients in
 	// the handshake; they consider the server gone after ping_interval +
@@ -381,6 +390,9 @@ func (h *Handler) check() error {
 			return fmt.Errorf("unknown transport %q (want polling or websocket)", t)
 		}
 	}
+	if _, err := parseParser(h.Parser); err != nil {
+		return err
+	}
 	switch {
 	case h.PingInterval < 0:
 		return fmt.Errorf("ping_interval must not be negative")
@@ -419,7 +431,8 @@ type fixedSettings struct {
 	ServeClient    bool
 	Transports     []string
 	AllowUpgrades  bool
-	AllowEIO3      bool `json:",omitempty"`
+	AllowEIO3      bool   `json:",omitempty"`
+	Parser         string `json:",omitempty"` // "" for auto
 	MaxPayload     int64
 	SendQueueSize  int   `json:",omitempty"`
 	SendQueueBytes int64 `json:",omitempty"`
@@ -444,6 +457,7 @@ func (h *Handler) fixed() fixedSettings {
 		AllowUpgrades:  h.AllowUpgrades == nil || *h.AllowUpgrades,
 		AllowEIO3:      h.AllowEIO3,
 		MaxPayload:     h.MaxPayload,
+		Parser:         h.Parser,
 		ConnectTimeout: time.Duration(h.ConnectTimeout),
 	}
 	for _, t := range []string{string(engine.Polling), string(engine.WebSocket)} {
@@ -459,6 +473,9 @@ func (h *Handler) fixed() fixedSettings {
 		if f.CompressionThreshold <= 0 {
 			f.CompressionThreshold = 1024
 		}
+	}
+	if f.Parser == "auto" {
+		f.Parser = ""
 	}
 	if h.Limits != nil { // zero: the engine's defaults, so absent and default agree
 		f.SendQueueSize, f.SendQueueBytes = h.Limits.SendQueueSize, h.Limits.SendQueueBytes
@@ -522,13 +539,28 @@ func (h *Handler) options() socketio.Options {
 	for _, t := range f.Transports {
 		ec.Transports = append(ec.Transports, engine.Transport(t))
 	}
+	parser, _ := parseParser(f.Parser) // checked in Validate
 	return socketio.Options{
 		Path:           f.Path,
 		DisableClient:  !f.ServeClient,
+		Parser:         parser,
 		Engine:         ec,
 		ConnectTimeout: f.ConnectTimeout,
 		Limits:         h.limits().library(),
 	}
+}
+
+// parseParser reads the parser setting.
+func parseParser(s string) (socketio.Parser, error) {
+	switch s {
+	case "", "auto":
+		return socketio.ParserAuto, nil
+	case "default":
+		return socketio.ParserDefault, nil
+	case "msgpack":
+		return socketio.ParserMsgpack, nil
+	}
+	return 0, fmt.Errorf("unknown parser %q (want auto, default or msgpack)", s)
 }
 
 // limits returns the configured limits, or all defaults.

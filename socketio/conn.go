@@ -2,7 +2,9 @@ package socketio
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,10 @@ type Conn struct {
 	// dec is only used from the session's message callbacks, which the
 	// engine never runs concurrently.
 	dec parser.Decoder
+	// codec is the client's parser: codecDefault or codecMsgpack, or
+	// codecUnknown until its first message tells (ParserAuto). Written
+	// once by the read goroutine, read by broadcasters.
+	codec atomic.Uint32
 
 	// headers and query are built once per connection and shared, read-only,
 	// by the handshakes of its sockets.
@@ -42,6 +48,12 @@ type Conn struct {
 func newConn(s *Server, sess *engine.Session) *Conn {
 	c := &Conn{srv: s, session: sess, eio3: sess.Protocol() == 3}
 	c.dec.MaxAttachments = s.Limits().MaxAttachments
+	switch s.parser {
+	case ParserDefault:
+		c.codec.Store(codecDefault)
+	case ParserMsgpack:
+		c.codec.Store(codecMsgpack)
+	}
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {
@@ -95,11 +107,26 @@ type sessionHandler Conn
 
 func (h *sessionHandler) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	c := (*Conn)(h)
+	codec := c.codec.Load()
+	if codec == codecUnknown {
+		// The first Socket.IO packet tells the parser: the default
+		// parser's CONNECT is text, socket.io-msgpack-parser's is binary.
+		codec = codecDefault
+		if binary {
+			codec = codecMsgpack
+		}
+		c.codec.Store(codec)
+	}
 	var p *parser.Packet
 	var err error
-	if binary {
+	switch {
+	case codec == codecMsgpack && binary:
+		p, err = parser.DecodeMsgpack(data)
+	case codec == codecMsgpack:
+		err = fmt.Errorf("text message from a msgpack client: %w", parser.ErrUnexpectedText)
+	case binary:
 		p, err = c.dec.DecodeBinary(data)
-	} else {
+	default:
 		p, err = c.dec.DecodeText(data)
 	}
 	if err != nil {
@@ -268,8 +295,66 @@ func (c *Conn) sendConnectError(nsp string, e *ConnectError) {
 	c.sendPacket(&parser.Packet{Type: parser.ConnectError, Namespace: nsp, Data: data}, false)
 }
 
+// The parser a connection speaks (Conn.codec).
+const (
+	codecUnknown uint32 = iota
+	codecDefault
+	codecMsgpack
+)
+
+// Parser is one of the two Socket.IO packet formats the official clients
+// speak: the default parser (socket.io-parser, JSON text plus binary
+// attachments) and socket.io-msgpack-parser (one MessagePack binary message
+// per packet).
+type Parser uint8
+
+const (
+	// ParserAuto serves both: each connection speaks the parser its first
+	// packet is written in (text: the default parser, binary: msgpack).
+	// Clients of both kinds share namespaces and rooms; a broadcast is
+	// encoded once per parser in use.
+	ParserAuto Parser = iota
+	// ParserDefault accepts the default parser only, as a Node server
+	// without a parser option.
+	ParserDefault
+	// ParserMsgpack accepts socket.io-msgpack-parser only.
+	ParserMsgpack
+)
+
+// String returns "auto", "default" or "msgpack".
+func (p Parser) String() string {
+	switch p {
+	case ParserAuto:
+		return "auto"
+	case ParserDefault:
+		return "default"
+	case ParserMsgpack:
+		return "msgpack"
+	}
+	return "Parser(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Parser reports the parser this connection speaks: ParserDefault or
+// ParserMsgpack, or ParserAuto before its first packet.
+func (c *Conn) Parser() Parser {
+	switch c.codec.Load() {
+	case codecDefault:
+		return ParserDefault
+	case codecMsgpack:
+		return ParserMsgpack
+	}
+	return ParserAuto
+}
+
 // sendPacket encodes and queues one packet for this connection alone.
 func (c *Conn) sendPacket(p *parser.Packet, volatile bool) error {
+	if c.codec.Load() == codecMsgpack {
+		b, err := parser.EncodeMsgpack(p)
+		if err != nil {
+			return err
+		}
+		return c.send(volatile, engine.Message{Data: b, Binary: true})
+	}
 	text, atts, err := parser.Encode(p)
 	if err != nil {
 		return err
@@ -277,7 +362,33 @@ func (c *Conn) sendPacket(p *parser.Packet, volatile bool) error {
 	return c.deliver(text, atts, volatile)
 }
 
-// deliver queues an encoded packet and its attachments as one unit.
+// deliverEncoded queues a broadcast packet in this connection's parser,
+// encoding it if no recipient with this parser did yet.
+func (c *Conn) deliverEncoded(e *parser.Encoded, volatile bool) error {
+	if c.codec.Load() == codecMsgpack {
+		b, err := e.Msgpack()
+		if err != nil {
+			return err
+		}
+		return c.send(volatile, engine.Message{Data: b, Binary: true})
+	}
+	text, atts, err := e.Default()
+	if err != nil {
+		return err
+	}
+	return c.deliver(text, atts, volatile)
+}
+
+func (c *Conn) send(volatile bool, m engine.Message) error {
+	if volatile {
+		c.session.SendVolatile(m)
+		return nil
+	}
+	return c.session.Send(m)
+}
+
+// deliver queues a packet encoded by the default parser and its attachments
+// as one unit.
 func (c *Conn) deliver(text []byte, atts [][]byte, volatile bool) error {
 	var buf [1 + parser.MaxAttachments]engine.Message
 	msgs := append(buf[:0], engine.Message{Data: text})

@@ -45,6 +45,11 @@ type Options struct {
 	// Limits bound namespaces per connection, rooms per socket,
 	// attachments per packet and the event rate; see Limits.
 	Limits Limits
+	// Parser selects the packet format: ParserAuto (the zero value)
+	// detects it per connection, serving default-parser and
+	// socket.io-msgpack-parser clients side by side; ParserDefault or
+	// ParserMsgpack accept only that one.
+	Parser Parser
 }
 
 // Server is a Socket.IO server.
@@ -52,6 +57,7 @@ type Server struct {
 	path           string
 	serveClient    bool
 	connectTimeout time.Duration
+	parser         Parser
 	adapterFactory adapter.Factory
 	logger         *slog.Logger
 	engine         *engine.Server
@@ -89,6 +95,7 @@ func NewServer(opts *Options) *Server {
 		path:           o.Path,
 		serveClient:    !o.DisableClient,
 		connectTimeout: o.ConnectTimeout,
+		parser:         o.Parser,
 		adapterFactory: o.Adapter,
 		logger:         o.Logger,
 		nsps:           make(map[string]*Namespace),

@@ -281,10 +281,11 @@ func (s *Socket) disconnectWith(reason Reason) {
 	s.onClose(reason)
 }
 
-// Deliver implements adapter.Socket: it queues an encoded broadcast.
-func (s *Socket) Deliver(text []byte, attachments [][]byte, volatile bool) {
+// Deliver implements adapter.Socket: it queues a broadcast in the parser of
+// the socket's connection.
+func (s *Socket) Deliver(p *parser.Encoded, volatile bool) {
 	if s.connected.Load() {
-		_ = s.conn.deliver(text, attachments, volatile)
+		_ = s.conn.deliverEncoded(p, volatile)
 	}
 }
 

@@ -2,7 +2,10 @@
 // shared/docs/conformance-app.md on the socketio library alone: the target of
 // the interop tests, the benchmarks and external conformance suites.
 //
-//	go run ./examples/conformance [-addr 127.0.0.1:3000] [-suite] [-allow-eio3] [-websocket-compression]
+//	go run ./examples/conformance [-addr 127.0.0.1:3000] [-suite] [-allow-eio3] [-websocket-compression] [-parser auto|default|msgpack]
+//
+// Clients of the default parser and of socket.io-msgpack-parser are both
+// served, detected per connection (-parser auto); -parser pins one.
 //
 // With -suite it serves instead the small app the official
 // socket.io-protocol and engine.io-protocol test suites expect, including a
@@ -35,7 +38,13 @@ func main() {
 	compressionThreshold := flag.Int("compression-threshold", 1024, "smallest websocket message sent compressed, in bytes (with -websocket-compression)")
 	suite := flag.Bool("suite", false, "serve the app of the official socket.io-protocol/engine.io-protocol test suites")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
+	parserName := flag.String("parser", "auto", "packet format: auto (both, detected per connection), default or msgpack")
 	flag.Parse()
+	parsers := map[string]socketio.Parser{"auto": socketio.ParserAuto, "default": socketio.ParserDefault, "msgpack": socketio.ParserMsgpack}
+	parser, ok := parsers[*parserName]
+	if !ok {
+		log.Fatalf("unknown -parser %q (want auto, default or msgpack)", *parserName)
+	}
 
 	level := slog.LevelWarn
 	if *verbose {
@@ -51,7 +60,7 @@ func main() {
 	}
 	ec := engine.Config{PingInterval: *pingInterval, PingTimeout: *pingTimeout, MaxPayload: *maxPayload, AllowEIO3: *allowEIO3,
 		WebSocketCompression: *wsCompression, CompressionThreshold: *compressionThreshold}
-	srv := socketio.NewServer(&socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger})
+	srv := socketio.NewServer(&socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger, Parser: parser})
 
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)

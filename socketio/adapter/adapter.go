@@ -81,12 +81,12 @@ type SocketInfo struct {
 // block on network I/O.
 type Socket interface {
 	ID() SocketID
-	// Deliver queues an encoded packet (its text and binary attachments, as
-	// returned by parser.Encode) on the socket's connection. The slices are
-	// shared by every recipient and must not be modified. When the
-	// connection's send queue is full, a volatile packet is dropped and a
-	// non-volatile one closes that connection.
-	Deliver(text []byte, attachments [][]byte, volatile bool)
+	// Deliver queues a broadcast packet on the socket's connection, in the
+	// parser that connection speaks: p encodes itself once per parser, on
+	// first use, and the bytes are shared by every recipient of that
+	// parser. When the connection's send queue is full, a volatile packet
+	// is dropped and a non-volatile one closes that connection.
+	Deliver(p *parser.Encoded, volatile bool)
 	// ExpectAck registers fn for the client's ACK carrying id.
 	ExpectAck(id uint64, fn func(args []any))
 	// Join and Leave change the socket's rooms (through the adapter).
@@ -127,7 +127,9 @@ type Adapter interface {
 	// LocalRooms returns this node's rooms with their local member counts.
 	LocalRooms() map[Room]int
 
-	// Broadcast encodes p once and delivers it to every selected socket once.
+	// Broadcast delivers p to every selected socket once, encoded once per
+	// parser its recipients speak (parser.Encoded). If p cannot be encoded
+	// no recipient of that parser receives it and the error is returned.
 	Broadcast(p *parser.Packet, opts BroadcastOptions) error
 	// BroadcastWithAck is Broadcast for a packet whose ID is set: every
 	// recipient expects an ACK with that id. clientCount is called once per

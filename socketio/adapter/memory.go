@@ -370,26 +370,20 @@ func (m *Memory) apply(opts *BroadcastOptions, fn func(Socket)) int {
 
 // Broadcast implements Adapter.
 func (m *Memory) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
-	text, atts, err := parser.Encode(p)
-	if err != nil {
-		return err
-	}
-	m.apply(&opts, func(s Socket) { s.Deliver(text, atts, opts.Flags.Volatile) })
-	return nil
+	e := parser.NewEncoded(p)
+	m.apply(&opts, func(s Socket) { s.Deliver(e, opts.Flags.Volatile) })
+	return e.Err()
 }
 
 // BroadcastWithAck implements Adapter.
 func (m *Memory) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func([]any)) error {
-	text, atts, err := parser.Encode(p)
-	if err != nil {
-		return err
-	}
+	e := parser.NewEncoded(p)
 	n := m.apply(&opts, func(s Socket) {
 		s.ExpectAck(p.ID, ack)
-		s.Deliver(text, atts, opts.Flags.Volatile)
+		s.Deliver(e, opts.Flags.Volatile)
 	})
 	clientCount(n)
-	return nil
+	return e.Err()
 }
 
 // ServerCount implements Adapter: a memory adapter is alone.

@@ -62,3 +62,51 @@ func BenchmarkDecodeBinaryEvent(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkEncodeMsgpackEvent(b *testing.B) {
+	p := &Packet{Type: Event, Namespace: "/", Data: []any{"room-message", map[string]any{"text": "hello", "n": 1}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeMsgpack(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeMsgpackBinaryEvent(b *testing.B) {
+	blob := make([]byte, 1024)
+	p := &Packet{Type: Event, Namespace: "/admin", Data: []any{"upload", map[string]any{"name": "a.bin", "file": blob}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeMsgpack(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeMsgpackEvent(b *testing.B) {
+	msg, err := EncodeMsgpack(&Packet{Type: Event, Namespace: "/", Data: []any{"room-message", map[string]any{"text": "hello", "n": 1}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := DecodeMsgpack(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeMsgpackBinaryEvent(b *testing.B) {
+	msg, err := EncodeMsgpack(&Packet{Type: Event, Namespace: "/admin", Data: []any{"upload", map[string]any{"name": "a.bin", "file": make([]byte, 1024)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMsgpack(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
 )
 
 // Client is one websocket connection joined to the "/" namespace.
@@ -46,6 +48,21 @@ func Dial(tb testing.TB, addr, path string) *Client {
 // net.Dialer), so that callers can choose the local address or set socket
 // options; each step of the handshake is bounded by 10 s.
 func Open(d *net.Dialer, addr, path string) (*Client, error) {
+	return open(d, addr, path, false)
+}
+
+// DialMsgpack is Dial for a socket.io-msgpack-parser client: its CONNECT
+// and every packet after it are binary MessagePack frames.
+func DialMsgpack(tb testing.TB, addr, path string) *Client {
+	tb.Helper()
+	c, err := open(nil, addr, path, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func open(d *net.Dialer, addr, path string, msgpack bool) (*Client, error) {
 	if d == nil {
 		d = &net.Dialer{Timeout: 10 * time.Second}
 	}
@@ -53,7 +70,7 @@ func Open(d *net.Dialer, addr, path string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := handshake(conn, addr, path)
+	c, err := handshake(conn, addr, path, msgpack)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -61,7 +78,7 @@ func Open(d *net.Dialer, addr, path string) (*Client, error) {
 	return c, nil
 }
 
-func handshake(conn net.Conn, addr, path string) (*Client, error) {
+func handshake(conn net.Conn, addr, path string, msgpack bool) (*Client, error) {
 	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	var key [16]byte
 	_, _ = rand.Read(key[:])
@@ -95,6 +112,23 @@ func handshake(conn net.Conn, addr, path string) (*Client, error) {
 	}
 	if !strings.HasPrefix(open, "0{") {
 		return nil, fmt.Errorf("open %q", open)
+	}
+	if msgpack {
+		// {type: 0, nsp: "/"}, as socket.io-msgpack-parser writes it.
+		if err := c.WriteBinary([]byte("\x82\xa4type\x00\xa3nsp\xa1/")); err != nil {
+			return nil, err
+		}
+		reply, err := c.Next(10 * time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("connect reply: %w", err)
+		}
+		p, err := parser.DecodeMsgpack([]byte(reply))
+		if err != nil || p.Type != parser.Connect {
+			return nil, fmt.Errorf("connect reply %q: %v", reply, err)
+		}
+		c.SocketID, _ = p.Data.(map[string]any)["sid"].(string)
+		_ = conn.SetDeadline(time.Time{})
+		return c, nil
 	}
 	if err := c.Write("40"); err != nil {
 		return nil, err
@@ -172,15 +206,21 @@ func (c *Client) WriteText(tb testing.TB, s string) {
 
 // Write sends a masked text frame of up to 64 KiB. Not safe for
 // concurrent use.
-func (c *Client) Write(s string) error {
+func (c *Client) Write(s string) error { return c.writeFrame(0x81, s) }
+
+// WriteBinary sends a masked binary frame of up to 64 KiB. Not safe for
+// concurrent use.
+func (c *Client) WriteBinary(b []byte) error { return c.writeFrame(0x82, string(b)) }
+
+func (c *Client) writeFrame(op byte, s string) error {
 	if len(s) > 0xffff {
 		return fmt.Errorf("frame of %d bytes too long", len(s))
 	}
 	frame := make([]byte, 0, 8+len(s))
 	if len(s) < 126 {
-		frame = append(frame, 0x81, 0x80|byte(len(s)))
+		frame = append(frame, op, 0x80|byte(len(s)))
 	} else {
-		frame = append(frame, 0x81, 0x80|126, byte(len(s)>>8), byte(len(s)))
+		frame = append(frame, op, 0x80|126, byte(len(s)>>8), byte(len(s)))
 	}
 	mask := [4]byte{1, 2, 3, 4}
 	frame = append(frame, mask[:]...)

@@ -538,7 +538,8 @@ type FakeSocket struct {
 
 func (s *FakeSocket) ID() adapter.SocketID { return s.id }
 
-func (s *FakeSocket) Deliver(text []byte, _ [][]byte, volatile bool) {
+func (s *FakeSocket) Deliver(p *parser.Encoded, volatile bool) {
+	text, _, _ := p.Default()
 	s.mu.Lock()
 	s.texts = append(s.texts, string(text))
 	s.volatile = append(s.volatile, volatile)

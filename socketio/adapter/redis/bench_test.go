@@ -2,6 +2,7 @@ package redis
 
 import (
 	"fmt"
+	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,13 +16,16 @@ type benchSocket struct {
 	n  *atomic.Int64
 }
 
-func (s *benchSocket) ID() adapter.SocketID           { return s.id }
-func (s *benchSocket) Deliver([]byte, [][]byte, bool) { s.n.Add(1) }
-func (s *benchSocket) ExpectAck(uint64, func([]any))  {}
-func (s *benchSocket) Join(...adapter.Room) error     { return nil }
-func (s *benchSocket) Leave(adapter.Room)             {}
-func (s *benchSocket) Disconnect(bool)                {}
-func (s *benchSocket) Info() adapter.SocketInfo       { return adapter.SocketInfo{ID: s.id} }
+func (s *benchSocket) ID() adapter.SocketID { return s.id }
+func (s *benchSocket) Deliver(p *parser.Encoded, _ bool) {
+	_, _, _ = p.Default() // encoded once, by the first recipient
+	s.n.Add(1)
+}
+func (s *benchSocket) ExpectAck(uint64, func([]any)) {}
+func (s *benchSocket) Join(...adapter.Room) error    { return nil }
+func (s *benchSocket) Leave(adapter.Room)            {}
+func (s *benchSocket) Disconnect(bool)               {}
+func (s *benchSocket) Info() adapter.SocketInfo      { return adapter.SocketInfo{ID: s.id} }
 
 // BenchmarkCrossNodeFanout: two servers with 1,000 sockets each in one
 // room; one publisher on the first broadcasts to the room. Each iteration

@@ -91,7 +91,8 @@ func newSocket(a adapter.Adapter, id string, rooms ...adapter.Room) *countingSoc
 }
 
 func (s *countingSocket) ID() adapter.SocketID { return s.id }
-func (s *countingSocket) Deliver(text []byte, _ [][]byte, _ bool) {
+func (s *countingSocket) Deliver(p *parser.Encoded, _ bool) {
+	text, _, _ := p.Default()
 	s.mu.Lock()
 	s.last = string(text)
 	s.mu.Unlock()
