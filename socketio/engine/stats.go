@@ -21,11 +21,18 @@ type Stats struct {
 	// RejectedHandshakes counts new-session requests refused with an error
 	// (bad query, disabled transport, AllowRequest, websocket origin).
 	RejectedHandshakes uint64
+	// Opened and Closed count the sessions opened and closed so far.
+	Opened, Closed uint64
+	// PollingSessions is the number of open sessions still on HTTP
+	// long-polling (a gauge, not a counter).
+	PollingSessions int64
 }
 
 // counters are updated with atomic adds, once per batch on the write path.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected, refusedFull, tooLarge atomic.Uint64
+	opened, closed                                                                        atomic.Uint64
+	polling                                                                               atomic.Int64
 }
 
 // Stats returns the server's counters so far.
@@ -36,6 +43,7 @@ func (srv *Server) Stats() Stats {
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		SlowClosed: c.slowClosed.Load(), RejectedHandshakes: c.rejected.Load(),
 		RefusedFull: c.refusedFull.Load(), TooLarge: c.tooLarge.Load(),
+		Opened: c.opened.Load(), Closed: c.closed.Load(), PollingSessions: c.polling.Load(),
 	}
 }
 
