@@ -127,6 +127,9 @@ type Instrumentation struct {
 	// every stats tick): with one node and no local admin socket, nothing
 	// is broadcast.
 	serverCount atomic.Int64
+	// localAdmins counts this node's admin sockets (an atomic: read on
+	// every traced event, where the namespace's lock would be contended).
+	localAdmins atomic.Int64
 
 	failedLogged atomic.Int64 // unix nanos of the last failed-login log line
 
@@ -316,7 +319,7 @@ func (a *Instrumentation) active() *config {
 
 // listened reports whether an admin socket may be connected anywhere.
 func (a *Instrumentation) listened() bool {
-	return a.nsp.SocketCount() > 0 || a.serverCount.Load() > 1
+	return a.localAdmins.Load() > 0 || a.serverCount.Load() > 1
 }
 
 // emit broadcasts an event to the admin sockets of every node.

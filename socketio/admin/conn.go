@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/subtle"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -72,6 +73,18 @@ func (a *Instrumentation) loginFailed(cfg *config, s *socketio.Socket, why strin
 // onAdminConnection serves one admin socket: its session, the config,
 // the socket list in development mode, and the actions.
 func (a *Instrumentation) onAdminConnection(s *socketio.Socket) {
+	a.localAdmins.Add(1)
+	var left atomic.Bool
+	leave := func() {
+		if left.CompareAndSwap(false, true) {
+			a.localAdmins.Add(-1)
+		}
+	}
+	s.OnDisconnect(func(socketio.Reason) { leave() })
+	if !s.Connected() { // gone before the handler above was registered
+		leave()
+		return
+	}
 	cfg := a.cfg.Load()
 	if cfg == nil {
 		s.Disconnect(false)
