@@ -258,10 +258,6 @@ func parseAdminUI(d *caddyfile.Dispenser, h *Handler) error {
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch opt := d.Val(); opt {
-		case "namespace":
-			if !d.AllArgs(&a.Namespace) {
-				return d.ArgErr()
-			}
 		case "username":
 			if !d.AllArgs(&a.Username) {
 				return d.ArgErr()
