@@ -38,6 +38,8 @@ type Observer struct {
 	// TransportUpgraded runs when a connection moved from polling to
 	// websocket, once for each of its sockets.
 	TransportUpgraded func(s *Socket)
+	// DataChanged runs after Socket.SetData, with the new value.
+	DataChanged func(s *Socket, data any)
 }
 
 // observers is the copy-on-write list of a server's observers.
@@ -135,6 +137,14 @@ func (s *Socket) notifyEvent(sent bool, event string, args []any) {
 		}
 		if fn != nil {
 			fn(s, event, args)
+		}
+	}
+}
+
+func (s *Socket) notifyData(data any) {
+	for _, o := range s.nsp.srv.observers.load() {
+		if o.DataChanged != nil {
+			o.DataChanged(s, data)
 		}
 	}
 }

@@ -64,6 +64,7 @@ func TestObserver(t *testing.T) {
 		RoomLeft:           func(s *socketio.Socket, r socketio.Room) { rec.add("leave " + string(r)) },
 		EventReceived:      func(s *socketio.Socket, ev string, _ []any) { rec.add("in " + ev) },
 		EventSent:          func(s *socketio.Socket, ev string, _ []any) { rec.add("out " + ev) },
+		DataChanged:        func(s *socketio.Socket, v any) { rec.add("data " + v.(string)) },
 	})
 	srv.Of("/").OnConnection(func(s *socketio.Socket) {
 		s.On("go", func(_ []any, _ socketio.Ack) {
@@ -72,6 +73,7 @@ func TestObserver(t *testing.T) {
 			_ = s.Join("c", "d") // over the limit (own + a + b + 2): refused, not observed
 			s.Leave("nowhere")   // not in it: not observed
 			s.Leave("b")
+			s.SetData("x")
 			_ = s.Emit("done")
 		})
 	})
@@ -85,7 +87,7 @@ func TestObserver(t *testing.T) {
 	c.Emit("/", -1, "go")
 	c.Expect(`42["done"]`)
 	rec.wait(t, "out done")
-	for _, want := range []string{"in go", "join a", "join b", "leave b"} {
+	for _, want := range []string{"in go", "join a", "join b", "leave b", "data x"} {
 		rec.wait(t, want)
 	}
 	for _, never := range []string{"join c", "join d", "leave nowhere"} {

@@ -98,6 +98,9 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	if s.nsp.srv.observing() {
+		s.notifyData(v)
+	}
 }
 
 // On registers h for event.

@@ -13,7 +13,7 @@
 //     aggregatedEvents (connections, disconnections, packets and bytes in
 //     and out per second) and namespaces with their socket counts;
 //   - in development mode only, as in Node: "all_sockets" on connect, then
-//     "socket_connected", "socket_updated" (transport upgrades),
+//     "socket_connected", "socket_updated" (transport upgrades, SetData),
 //     "socket_disconnected", "room_joined", "room_left", and the event
 //     traces "event_received" and "event_sent".
 //
@@ -278,6 +278,7 @@ func (a *Instrumentation) startLocked(cfg *config) {
 		EventReceived:      func(s *socketio.Socket, ev string, args []any) { a.onEvent("event_received", s, ev, args) },
 		EventSent:          func(s *socketio.Socket, ev string, args []any) { a.onEvent("event_sent", s, ev, args) },
 		TransportUpgraded:  a.onUpgrade,
+		DataChanged:        a.onData,
 	})
 	a.startTickerLocked(cfg.interval)
 }
@@ -366,6 +367,17 @@ func (a *Instrumentation) onUpgrade(s *socketio.Socket) {
 	if cfg := a.active(); cfg != nil {
 		a.emit(cfg, "socket_updated", map[string]any{
 			"id": string(s.ID()), "nsp": s.Namespace().Name(), "transport": s.Conn().Transport(),
+		})
+	}
+}
+
+func (a *Instrumentation) onData(s *socketio.Socket, data any) {
+	if cfg := a.active(); cfg != nil {
+		if data == nil {
+			data = map[string]any{}
+		}
+		a.emit(cfg, "socket_updated", map[string]any{
+			"id": string(s.ID()), "nsp": s.Namespace().Name(), "data": data,
 		})
 	}
 }

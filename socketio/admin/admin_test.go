@@ -188,6 +188,7 @@ func TestDevelopmentMode(t *testing.T) {
 	// one, leaves.
 	srv.Of("/").OnConnection(func(s *socketio.Socket) {
 		s.On("ping!", func(args []any, _ socketio.Ack) { _ = s.Emit("pong!", args...) })
+		s.On("name", func(args []any, _ socketio.Ack) { s.SetData(map[string]any{"name": args[0]}) })
 	})
 	u2 := siotest.DialWS(t, hs.URL, "", nil)
 	id2 := u2.Connect("/", "")
@@ -222,6 +223,16 @@ func TestDevelopmentMode(t *testing.T) {
 	ev.arg(t, 2, &args)
 	if id != id2 || len(args) != 2 || args[0] != "pong!" {
 		t.Fatalf("event_sent %s %v", id, args)
+	}
+	u2.Emit("/", -1, "name", "ada")
+	var upd struct {
+		ID   string
+		Nsp  string
+		Data map[string]string
+	}
+	next(t, adm, "socket_updated").arg(t, 0, &upd)
+	if upd.ID != id2 || upd.Nsp != "/" || upd.Data["name"] != "ada" {
+		t.Fatalf("socket_updated %+v", upd)
 	}
 	u2.Send("41")
 	left := map[string]bool{}
