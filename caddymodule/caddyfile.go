@@ -82,6 +82,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    api <path> {
 //	        token <token>
 //	    }
+//	    admin_ui [<namespace>] {
+//	        username       <name>
+//	        password_hash  <bcrypt hash>
+//	        mode           development|production
+//	        read_only
+//	        server_id      <id>
+//	        serve_ui       <path>
+//	        allow_insecure
+//	    }
 //	    namespace <name>|~<regexp> {
 //	        greet <event> [<arg>...]
 //	        join  <event> <field> [exclusive]
@@ -175,8 +184,28 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     rooms) under <path>, for requests with "Authorization: Bearer
 //     <token>". token is required and must not be empty. The same
 //     operations are on the admin endpoint under /socketio/ (AdminAPI).
+//   - admin_ui: the official Socket.IO Admin UI (@socket.io/admin-ui)
+//     works against this hub: the admin namespace it connects to (default
+//     /admin; not a namespace declared below) with the UI's config, server
+//     stats, socket lists, live socket, room and event traces, and its
+//     actions (disconnect, join, leave, emit). username and password_hash
+//     require the UI's login; password_hash is a bcrypt hash as `caddy
+//     hash-password` prints it (or base64-encoded, as older versions
+//     printed it). Without them, loading the config fails unless every
+//     listener of the server is a loopback address or allow_insecure is
+//     set. mode development (default, as in Node) sends every socket, room
+//     change and event to the connected UIs (through Redis in a cluster);
+//     production sends only each instance's stats. read_only offers no
+//     actions. server_id names this instance in the UI's server list
+//     (default <hostname>#<pid>); with the Redis adapter each instance is
+//     listed. serve_ui serves the UI itself, embedded unmodified, under
+//     <path> (e.g. /socket.io-admin/): open it and enter the page's own
+//     origin as the server URL. A reload applies admin_ui without
+//     disconnecting anyone; removing it disconnects the UIs. Off by
+//     default.
 //   - secret, header values, the hook URL and token may use placeholders
-//     such as {env.SOCKETIO_HOOK_SECRET}, replaced when the config loads.
+//     such as {env.SOCKETIO_HOOK_SECRET}, replaced when the config loads;
+//     so may admin_ui's username and password_hash.
 //   - namespace: declares a namespace clients may connect to besides "/"
 //     (always present; declare it only to give it rules). `~<regexp>`
 //     declares dynamic namespaces: any name matching the Go regular
@@ -380,6 +409,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "api": // api.go
 			if err := parseAPI(d, h); err != nil {
+				return err
+			}
+		case "admin_ui": // adminui.go
+			if err := parseAdminUI(d, h); err != nil {
 				return err
 			}
 		case "namespace":

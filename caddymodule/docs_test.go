@@ -158,6 +158,7 @@ var (
 		"api":                   "api /api {\n\ttoken t",
 		"namespace":             "namespace /chat {",
 		"namespace/relay":       "relay ev {",
+		"admin_ui":              "admin_ui {",
 		"websocket_compression": "websocket_compression on {",
 	}
 	sample = map[string]string{
@@ -225,6 +226,15 @@ var (
 		"namespace/relay/payload":        "payload body",
 		"namespace/relay/include_sender": "include_sender off",
 		"namespace/ack":                  "ack ping",
+
+		"admin_ui":                "admin_ui /admin",
+		"admin_ui/username":       "username admin",
+		"admin_ui/password_hash":  "password_hash $2a$04$cDDYJNKLk/10Pv5ObPK7uOLX7Vq8CKSJ6c6B0Z1SIc5fPYiLsUzqi",
+		"admin_ui/mode":           "mode production",
+		"admin_ui/read_only":      "read_only",
+		"admin_ui/server_id":      "server_id node-1",
+		"admin_ui/serve_ui":       "serve_ui /socket.io-admin/",
+		"admin_ui/allow_insecure": "allow_insecure",
 	}
 )
 
@@ -435,6 +445,7 @@ func codeDefaults() map[string]string {
 		"limits":                "safe defaults",
 		"hook":                  "none",
 		"api":                   "off",
+		"admin_ui":              "off",
 		"adapter":               "memory",
 		"namespace":             "",
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/admin"
 )
 
 // hubs holds every live hub of the process, keyed by hub name and the
@@ -41,6 +42,11 @@ type hub struct {
 	// the hub; a reload updates its hooks.
 	dispatcher *hooks.Dispatcher
 
+	// admins are the Admin UI namespaces ever instrumented on this hub
+	// (adminui.go), by namespace; only the configured one is running.
+	adminMu sync.Mutex
+	admins  map[string]*admin.Instrumentation
+
 	closeOnce sync.Once
 }
 
@@ -52,7 +58,8 @@ type liveSettings struct {
 	maxConns     int
 	rules        *ruleSet
 	logs         slog.Handler
-	hooks        hooks.Config // webhook.go
+	hooks        hooks.Config   // webhook.go
+	admin        *admin.Options // adminui.go; nil: no Admin UI
 }
 
 func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
@@ -78,7 +85,47 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	dyn.Use(hb.admit)
 	hb.dispatcher.InstallParent(dyn)
 	dyn.OnConnection(hb.onConnection)
+	hb.applyAdmin(live.admin)
 	return hb
+}
+
+// applyAdmin starts, updates or stops the Admin UI namespace. A namespace
+// the config no longer names is stopped (it refuses connections), and
+// started again if a later config names it again.
+func (hb *hub) applyAdmin(opts *admin.Options) {
+	hb.adminMu.Lock()
+	defer hb.adminMu.Unlock()
+	want := ""
+	if opts != nil {
+		want = opts.Namespace
+		o := *opts
+		o.Logger = hb.log.With("hub", hb.name)
+		if a := hb.admins[want]; a != nil {
+			if err := a.Update(o); err != nil {
+				hb.log.Error("admin UI settings not applied", "hub", hb.name, "error", err)
+			}
+		} else if a, err := admin.Instrument(hb.srv, o); err != nil {
+			hb.log.Error("admin UI not started", "hub", hb.name, "error", err)
+		} else {
+			if hb.admins == nil {
+				hb.admins = make(map[string]*admin.Instrumentation)
+			}
+			hb.admins[want] = a
+		}
+	}
+	for nsp, a := range hb.admins {
+		if nsp != want {
+			a.Stop()
+		}
+	}
+}
+
+// isAdminNamespace reports whether name is an Admin UI namespace of the hub.
+func (hb *hub) isAdminNamespace(name string) bool {
+	hb.adminMu.Lock()
+	defer hb.adminMu.Unlock()
+	_, ok := hb.admins[name]
+	return ok
 }
 
 // apply makes live the settings of a config that has started.
@@ -92,8 +139,9 @@ func (hb *hub) apply(live *liveSettings) {
 	hb.srv.SetLimits(live.limits)
 	hb.rules.Store(live.rules)
 	hb.updateHooks(live.hooks)
+	hb.applyAdmin(live.admin)
 	for _, n := range hb.srv.Namespaces() {
-		if n.Name() == "/" || live.rules.lookup(n.Name()) != nil || n.SocketCount() == 0 {
+		if n.Name() == "/" || live.rules.lookup(n.Name()) != nil || n.SocketCount() == 0 || hb.isAdminNamespace(n.Name()) {
 			continue
 		}
 		hb.log.Info("namespace no longer configured, disconnecting its sockets",
@@ -177,6 +225,7 @@ func (hb *hub) onServerShutdown() {
 
 func (hb *hub) close() {
 	hb.closeOnce.Do(func() {
+		hb.applyAdmin(nil) // stops every admin namespace and its stats
 		if err := hb.srv.Close(); err != nil {
 			hb.log.Warn("closing hub", "hub", hb.name, "error", err)
 		}

@@ -201,13 +201,20 @@ type Handler struct {
 	// are on Caddy's admin API under /socketio/ (see AdminAPI).
 	API *HTTPAPI `json:"api,omitempty"`
 
-	api      *apiMount // api.go
-	hubName  string
-	key      string
-	hub      *hub
-	released bool // the hub reference was given back (Cleanup)
-	claimed  *claim
-	logger   *zap.Logger
+	// The official Socket.IO Admin UI: its admin namespace, and optionally
+	// the UI itself served by Caddy (see AdminUI). Off unless configured.
+	// Its settings are live: a reload applies them without a new hub.
+	AdminUI *AdminUI `json:"admin_ui,omitempty"`
+
+	adminUIPrefix  string       // adminui.go
+	adminUIHandler http.Handler // the embedded UI, when served
+	api            *apiMount    // api.go
+	hubName        string
+	key            string
+	hub            *hub
+	released       bool // the hub reference was given back (Cleanup)
+	claimed        *claim
+	logger         *zap.Logger
 }
 
 // CORS configures Cross-Origin Resource Sharing for the polling transport
@@ -263,6 +270,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.loadAdapter(ctx); err != nil { // adapter.go
 		return err
 	}
+	adminOpts, err := h.adminOptions(ctx) // adminui.go
+	if err != nil {
+		return err
+	}
+	h.provisionAdminUI()
 
 	h.hubName = h.Hub
 	if h.hubName == "" {
@@ -285,6 +297,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		rules:        rules,
 		logs:         ctx.Slogger().Handler(),
 		hooks:        hookCfg,
+		admin:        adminOpts,
 	}
 	h.key = "socketio.hub." + h.hubName + "#" + h.fingerprint(false)
 	if other := otherGeneration(h.hubName, h.key); other {
@@ -357,6 +370,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.api.h.ServeHTTP(w, r)
 		return nil
 	}
+	if h.serveAdminUI(w, r) { // adminui.go
+		return nil
+	}
 	if !strings.HasPrefix(p, h.Path) && p+"/" != h.Path {
 		return next.ServeHTTP(w, r)
 	}
@@ -415,7 +431,7 @@ func (h *Handler) check() error {
 			}
 		}
 	}
-	return nil
+	return h.checkAdminUI() // adminui.go
 }
 
 // WebSocketCompression configures permessage-deflate.
@@ -504,7 +520,8 @@ func (h *Handler) fingerprint(all bool) string {
 			NS []Namespace
 			WH any
 			L  *Limits
-		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings(), h.Limits}
+			A  *AdminUI `json:",omitempty"`
+		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings(), h.Limits, h.AdminUI}
 	}
 	b, err := json.Marshal(v)
 	if err != nil { // cannot happen: plain data

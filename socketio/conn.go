@@ -146,6 +146,17 @@ func (h *sessionHandler) OnMessage(_ *engine.Session, data []byte, binary bool) 
 	}
 }
 
+// OnUpgrade implements engine.UpgradeHandler.
+func (h *sessionHandler) OnUpgrade(*engine.Session) {
+	c := (*Conn)(h)
+	if !c.srv.observing() {
+		return
+	}
+	for _, s := range c.takeSockets() {
+		s.notifyUpgraded()
+	}
+}
+
 func (h *sessionHandler) OnClose(_ *engine.Session, reason engine.Reason) {
 	c := (*Conn)(h)
 	c.mu.Lock()

@@ -190,6 +190,10 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 	if !s.connect() {
 		return
 	}
+	if n.srv.observing() {
+		s.notifyRooms(true, []Room{Room(s.id)})
+		s.notifyConnected()
+	}
 	for _, fn := range n.allConnectionHandlers() {
 		fn(s)
 	}
@@ -285,8 +289,8 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 
 func (p *ParentNamespace) child(name string) *Namespace {
 	p.srv.mu.Lock()
-	defer p.srv.mu.Unlock()
 	if n := p.srv.nsps[name]; n != nil {
+		p.srv.mu.Unlock()
 		return n
 	}
 	n := newNamespace(p.srv, name)
@@ -295,6 +299,8 @@ func (p *ParentNamespace) child(name string) *Namespace {
 	p.mu.Lock()
 	p.children[name] = n
 	p.mu.Unlock()
+	p.srv.mu.Unlock()
+	p.srv.notifyNamespace(n)
 	return n
 }
 

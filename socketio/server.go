@@ -64,6 +64,7 @@ type Server struct {
 
 	limits    atomic.Pointer[Limits]
 	limitHits limitCounters
+	observers observers
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -161,12 +162,14 @@ func (s *Server) Of(name string) *Namespace {
 		return n
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if n = s.nsps[name]; n != nil {
+		s.mu.Unlock()
 		return n
 	}
 	n = newNamespace(s, name)
 	s.nsps[name] = n
+	s.mu.Unlock()
+	s.notifyNamespace(n)
 	return n
 }
 

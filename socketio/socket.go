@@ -102,6 +102,9 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	if s.nsp.srv.observing() {
+		s.notifyData(v)
+	}
 }
 
 // On registers h for event.
@@ -142,10 +145,30 @@ func (s *Socket) OnDisconnect(fn func(reason Reason)) {
 // of them, when that would put the socket in more than
 // Limits.MaxRoomsPerSocket rooms.
 func (s *Socket) Join(rooms ...Room) error {
+	if !s.nsp.srv.observing() {
+		return s.join(rooms, nil)
+	}
+	var added []Room
+	err := s.join(rooms, &added)
+	s.notifyRooms(true, added)
+	return err
+}
+
+// join adds the socket to rooms; with added non-nil, it stores there the
+// rooms the socket was not in before.
+func (s *Socket) join(rooms []Room, added *[]Room) error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if !s.connected.Load() {
 		return nil
+	}
+	if added != nil {
+		have := s.nsp.adapter.SocketRooms(s.id)
+		for i, r := range rooms {
+			if !slices.Contains(have, r) && !slices.Contains(rooms[:i], r) {
+				*added = append(*added, r)
+			}
+		}
 	}
 	if limit := s.nsp.srv.Limits().MaxRoomsPerSocket; limit > 0 {
 		have := s.nsp.adapter.SocketRooms(s.id)
@@ -161,6 +184,9 @@ func (s *Socket) Join(rooms ...Room) error {
 				s.nsp.srv.logger.Warn("limit hit: too many rooms for one socket",
 					"limit", "max_rooms_per_socket", "socket", string(s.id), "nsp", s.nsp.name, "max", limit)
 			}
+			if added != nil {
+				*added = nil
+			}
 			return ErrTooManyRooms
 		}
 	}
@@ -169,7 +195,17 @@ func (s *Socket) Join(rooms ...Room) error {
 }
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room Room) { s.nsp.adapter.Del(s.id, room) }
+func (s *Socket) Leave(room Room) {
+	if !s.nsp.srv.observing() {
+		s.nsp.adapter.Del(s.id, room)
+		return
+	}
+	was := slices.Contains(s.nsp.adapter.SocketRooms(s.id), room)
+	s.nsp.adapter.Del(s.id, room)
+	if was {
+		s.notifyRooms(false, []Room{room})
+	}
+}
 
 // Rooms lists the rooms the socket is in, its own id included.
 func (s *Socket) Rooms() []Room { return s.nsp.adapter.SocketRooms(s.id) }
@@ -180,7 +216,13 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.conn.sendPacket(p, false)
+	if err := s.conn.sendPacket(p, false); err != nil {
+		return err
+	}
+	if s.nsp.srv.observing() {
+		s.notifyEvent(true, event, args)
+	}
+	return nil
 }
 
 // EmitAck sends an event asking the client for an acknowledgement, without
@@ -208,6 +250,10 @@ func (s *Socket) EmitAck(timeout time.Duration, cb func(args []any, err error), 
 		if s.takeAck(id) {
 			return err
 		}
+		return nil
+	}
+	if s.nsp.srv.observing() {
+		s.notifyEvent(true, event, args)
 	}
 	return nil
 }
@@ -381,6 +427,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 	if p.HasID {
 		ack = s.ackFunc(p.ID)
 	}
+	if s.nsp.srv.observing() {
+		s.notifyEvent(false, event, args)
+	}
 	s.mu.Lock()
 	anys := s.anyHandlers
 	hs := s.handlers // append-only: the first len(hs) never change
@@ -438,9 +487,18 @@ func (s *Socket) onClose(reason Reason) {
 	for _, fn := range before {
 		fn(reason)
 	}
+	observing := s.nsp.srv.observing()
+	var rooms []Room
+	if observing {
+		rooms = s.nsp.adapter.SocketRooms(s.id)
+	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.conn.remove(s)
+	if observing {
+		s.notifyRooms(false, rooms)
+		s.notifyDisconnected(reason)
+	}
 
 	s.mu.Lock()
 	acks := s.acks

@@ -200,6 +200,10 @@ func (srv *Server) register(s *Session) error {
 	}
 	srv.sessions[s.id] = s
 	srv.open.Add(1)
+	srv.counters.opened.Add(1)
+	if s.transport == Polling {
+		srv.counters.polling.Add(1)
+	}
 	return nil
 }
 
@@ -208,9 +212,14 @@ var (
 	errFull         = errors.New("engine: too many connections")
 )
 
-// sessionClosed is called once per session by close().
-func (srv *Server) sessionClosed(s *Session, forget bool) {
+// sessionClosed is called once per session by close(); polling: the session
+// was still on long-polling.
+func (srv *Server) sessionClosed(s *Session, forget, polling bool) {
 	srv.open.Add(-1)
+	srv.counters.closed.Add(1)
+	if polling {
+		srv.counters.polling.Add(-1)
+	}
 	if forget {
 		srv.forget(s)
 	}

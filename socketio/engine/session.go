@@ -22,6 +22,14 @@ type SessionHandler interface {
 	OnClose(s *Session, reason Reason)
 }
 
+// UpgradeHandler may be implemented by a SessionHandler to learn that its
+// session moved from polling to websocket. OnUpgrade runs once, on the
+// websocket's read goroutine, right after the switch; it may run while a
+// last polling OnMessage is still running and must not block.
+type UpgradeHandler interface {
+	OnUpgrade(s *Session)
+}
+
 // Message is one Engine.IO "message" packet payload (without the "4" type
 // char). The same Data slice may be queued on many sessions and must not be
 // modified afterwards.
@@ -396,6 +404,7 @@ func (s *Session) closeWithCode(reason Reason, noopPoll bool, code uint16) {
 	h := s.handler
 
 	forget := true
+	polling := s.transport == Polling
 	var closeConn *wsConn
 	startWriter := false
 	switch s.transport {
@@ -430,7 +439,7 @@ func (s *Session) closeWithCode(reason Reason, noopPoll bool, code uint16) {
 	}
 	s.mu.Unlock()
 
-	s.srv.sessionClosed(s, forget)
+	s.srv.sessionClosed(s, forget, polling)
 	if probe != nil {
 		probe.close()
 	}

@@ -31,12 +31,19 @@ type Stats struct {
 	// Panics counts panics recovered in this server's sessions (each closed
 	// its connection). Panics() also counts those of the shared pollers.
 	Panics uint64
+	// Opened and Closed count the sessions opened and closed so far.
+	Opened, Closed uint64
+	// PollingSessions is the number of open sessions still on HTTP
+	// long-polling (a gauge, not a counter).
+	PollingSessions int64
 }
 
 // counters are updated with atomic adds, once per batch on the write path.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, slowClosed, rejected, refusedFull, tooLarge atomic.Uint64
 	protocolErrors, panics                                                                atomic.Uint64
+	opened, closed                                                                        atomic.Uint64
+	polling                                                                               atomic.Int64
 }
 
 // Stats returns the server's counters so far.
@@ -48,6 +55,7 @@ func (srv *Server) Stats() Stats {
 		SlowClosed: c.slowClosed.Load(), RejectedHandshakes: c.rejected.Load(),
 		RefusedFull: c.refusedFull.Load(), TooLarge: c.tooLarge.Load(),
 		ProtocolErrors: c.protocolErrors.Load(), Panics: c.panics.Load(),
+		Opened: c.opened.Load(), Closed: c.closed.Load(), PollingSessions: c.polling.Load(),
 	}
 }
 

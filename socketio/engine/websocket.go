@@ -665,11 +665,16 @@ func (s *Session) completeUpgrade(c *wsConn) bool {
 	s.transport = WebSocket
 	s.ws = c
 	start := s.flushLocked()
+	h := s.handler
 	s.mu.Unlock()
+	s.srv.counters.polling.Add(-1)
 	if start {
 		s.startWriter()
 	}
 	s.srv.log.Debug("engine session upgraded", "sid", s.id)
+	if u, ok := h.(UpgradeHandler); ok {
+		u.OnUpgrade(s)
+	}
 	return true
 }
 
