@@ -343,12 +343,9 @@ func (h *Handler) unmarshalAdapter(d *caddyfile.Dispenser) error {
 					return d.Err(err.Error())
 				}
 			case "tls_insecure_skip_verify":
-				b := true
-				if d.CountRemainingArgs() > 0 {
-					var err error
-					if b, err = parseOnOff(d); err != nil {
-						return err
-					}
+				b, err := parseFlag(d)
+				if err != nil {
+					return err
 				}
 				r.TLSInsecureSkipVerify = b
 			default:

@@ -274,10 +274,11 @@ func parseAdminUI(d *caddyfile.Dispenser, h *Handler) error {
 				return d.Errf("mode must be development or production, not %q", a.Mode)
 			}
 		case "read_only":
-			if d.NextArg() {
-				return d.ArgErr()
+			b, err := parseFlag(d)
+			if err != nil {
+				return err
 			}
-			a.ReadOnly = true
+			a.ReadOnly = b
 		case "server_id":
 			if !d.AllArgs(&a.ServerID) {
 				return d.ArgErr()
@@ -287,10 +288,11 @@ func parseAdminUI(d *caddyfile.Dispenser, h *Handler) error {
 				return d.ArgErr()
 			}
 		case "allow_insecure":
-			if d.NextArg() {
-				return d.ArgErr()
+			b, err := parseFlag(d)
+			if err != nil {
+				return err
 			}
-			a.AllowInsecure = true
+			a.AllowInsecure = b
 		default:
 			return d.Errf("unknown admin_ui option %q", opt)
 		}

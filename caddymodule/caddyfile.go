@@ -86,10 +86,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        username       <name>
 //	        password_hash  <bcrypt hash>
 //	        mode           development|production
-//	        read_only
+//	        read_only      [on|off]
 //	        server_id      <id>
 //	        serve_ui       <path>
-//	        allow_insecure
+//	        allow_insecure [on|off]
 //	    }
 //	    namespace <name>|~<regexp> {
 //	        greet <event> [<arg>...]
@@ -379,12 +379,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.CORS.Origins = append(h.CORS.Origins, args...)
 		case "cors_credentials":
-			b := true
-			if d.CountRemainingArgs() > 0 {
-				var err error
-				if b, err = parseOnOff(d); err != nil {
-					return err
-				}
+			b, err := parseFlag(d)
+			if err != nil {
+				return err
 			}
 			if h.CORS == nil {
 				h.CORS = new(CORS)
@@ -571,6 +568,10 @@ func isOneJSONValue(s string) bool {
 }
 
 // parseOnOff reads exactly one on|off argument.
+//
+// Every boolean of the directive is written on|off (true|false also
+// accepted); those that are off by default may also be given bare to turn
+// them on (parseFlag), shown as [on|off] in the syntax.
 func parseOnOff(d *caddyfile.Dispenser) (bool, error) {
 	var v string
 	if !d.AllArgs(&v) {
@@ -583,4 +584,12 @@ func parseOnOff(d *caddyfile.Dispenser) (bool, error) {
 		return false, nil
 	}
 	return false, d.Errf("want on or off, not %q", v)
+}
+
+// parseFlag reads a boolean that is off by default: bare means on.
+func parseFlag(d *caddyfile.Dispenser) (bool, error) {
+	if d.CountRemainingArgs() == 0 {
+		return true, nil
+	}
+	return parseOnOff(d)
 }

@@ -535,3 +535,35 @@ func TestCaddyfileReference(t *testing.T) {
 		}
 	}
 }
+
+// TestBooleanConvention: every documented boolean takes on and off, and
+// those shown as [on|off] may be given bare (README, "Booleans").
+func TestBooleanConvention(t *testing.T) {
+	doc := syntaxPaths(docSyntax(t))
+	n := 0
+	for _, p := range sortedKeys(doc) {
+		line := doc[p]
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[1] != "on|off" && f[1] != "[on|off]") {
+			continue
+		}
+		forms := []string{" on", " off", " true", " false"}
+		if f[1] == "[on|off]" {
+			forms = append(forms, "")
+		}
+		parts := strings.Split(p, "/")
+		for _, form := range forms {
+			saved := sample[p]
+			sample[p] = parts[len(parts)-1] + form
+			src := sampleFor(p)
+			sample[p] = saved
+			if err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser(src)); err != nil {
+				t.Errorf("%s%s: %v", p, form, err)
+			}
+		}
+		n++
+	}
+	if n < 8 {
+		t.Fatalf("found only %d booleans in the syntax block", n)
+	}
+}
