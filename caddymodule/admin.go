@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,14 +45,6 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/socketio/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
-// adminToken authorizes the admin module's requests to the API handler; it
-// never leaves the process.
-var adminToken = sync.OnceValue(func() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-})
-
 type adminHub struct {
 	Hub      string `json:"hub"`
 	Sessions int    `json:"sessions"`
@@ -89,16 +79,20 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h, err := sioapi.New(hb.srv, adminToken(), sioapi.WithLogger(hb.log))
-	if err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
-	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path, r2.URL.RawPath = "/"+op, ""
 	r2.URL.RawQuery = q.Encode()
-	r2.Header.Set("Authorization", "Bearer "+adminToken())
-	countAPI(hb.name, h).ServeHTTP(w, r2)
+	hb.adminAPI().ServeHTTP(w, r2)
 	return nil
+}
+
+// trustedAPI is a hub's API handler for the admin endpoint: Caddy has
+// already admitted the request (the endpoint is local and privileged), so
+// it checks no token.
+func trustedAPI(hb *hub) func() http.Handler {
+	return sync.OnceValue(func() http.Handler {
+		return countAPI(hb.name, sioapi.NewTrusted(hb.srv, sioapi.WithLogger(hb.log)))
+	})
 }
 
 // findHub returns the live hub of that name, or the only live hub when no

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,10 @@ type hub struct {
 	adminMu sync.Mutex
 	admins  map[string]*admin.Instrumentation
 
+	// adminAPI serves the HTTP API's operations on Caddy's admin endpoint
+	// (admin.go); built on first use, then kept with the hub.
+	adminAPI func() http.Handler
+
 	closeOnce sync.Once
 }
 
@@ -64,6 +69,7 @@ type liveSettings struct {
 
 func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	hb := &hub{name: name, key: key, logs: newSwapHandler(live.logs)}
+	hb.adminAPI = trustedAPI(hb)
 	hb.log = slog.New(hb.logs)
 	hb.rules.Store(live.rules)
 	// The server keeps this logger for its lifetime; the swap handler lets

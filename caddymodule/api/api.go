@@ -52,6 +52,7 @@ var ops = []string{OpEmit, OpJoin, OpLeave, OpDisconnect, OpSockets, OpRooms}
 type Handler struct {
 	srv           *socketio.Server
 	tokenSum      [sha256.Size]byte
+	trusted       bool // NewTrusted: the caller authenticates
 	maxBody       int64
 	maxAckTimeout time.Duration
 	log           *slog.Logger
@@ -102,9 +103,23 @@ func New(srv *socketio.Server, token string, opts ...Option) (*Handler, error) {
 	if strings.TrimSpace(token) == "" {
 		return nil, errors.New("api: a token is required")
 	}
+	h := newHandler(srv, opts)
+	h.tokenSum = sha256.Sum256([]byte(token))
+	return h, nil
+}
+
+// NewTrusted returns the API handler for srv without a token, for a caller
+// that authenticates requests itself before passing them on (Caddy's admin
+// endpoint, which is local and privileged). Never serve it on its own.
+func NewTrusted(srv *socketio.Server, opts ...Option) *Handler {
+	h := newHandler(srv, opts)
+	h.trusted = true
+	return h
+}
+
+func newHandler(srv *socketio.Server, opts []Option) *Handler {
 	h := &Handler{
 		srv:           srv,
-		tokenSum:      sha256.Sum256([]byte(token)),
 		maxBody:       DefaultMaxBodyBytes,
 		maxAckTimeout: DefaultMaxAckTimeout,
 		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -117,7 +132,7 @@ func New(srv *socketio.Server, token string, opts ...Option) (*Handler, error) {
 	for _, o := range opts {
 		o(h)
 	}
-	return h, nil
+	return h
 }
 
 // Stats counts the API calls.
@@ -177,7 +192,7 @@ var routes = map[string]route{
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
+	if !h.trusted && !h.authorized(r) {
 		h.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="socketio-api"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})

@@ -426,3 +426,25 @@ func TestLargeAllowedBody(t *testing.T) {
 		t.Fatalf("frame of %d bytes", len(f))
 	}
 }
+
+// NewTrusted serves without a token (its caller authenticates); New never
+// does.
+func TestNewTrusted(t *testing.T) {
+	srv := socketio.NewServer(nil)
+	defer srv.Close()
+	get := func(h http.Handler) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/rooms", nil))
+		return rec.Code
+	}
+	if code := get(api.NewTrusted(srv)); code != http.StatusOK {
+		t.Fatalf("trusted handler without a token: %d", code)
+	}
+	h, err := api.New(srv, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := get(h); code != http.StatusUnauthorized {
+		t.Fatalf("token handler without a token: %d", code)
+	}
+}
