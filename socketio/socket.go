@@ -57,6 +57,15 @@ type Socket struct {
 	onDisconnect    []func(Reason)
 	acks            map[uint64]pendingAck
 
+	// Recovery (Options.Recovery): pid is the private session id sent in
+	// the CONNECT reply, since the buffer offset when the session began,
+	// recovered whether this socket took over a kept session, kept whether
+	// its session was kept when it left.
+	pid       string
+	since     string
+	recovered bool
+	kept      atomic.Bool
+
 	rate   rateBucket    // Limits.EventRate; only the read path uses it
 	logged atomic.Uint32 // limits logged for this socket (firstHit)
 }
@@ -84,6 +93,16 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 
 // Connected reports whether the socket is still in its namespace.
 func (s *Socket) Connected() bool { return s.connected.Load() }
+
+// Recovered reports whether the socket took over the session of a socket
+// that left (connection state recovery): same id, rooms and data, and the
+// missed packets were sent before any new one.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Recoverable reports, once the socket has left, whether its session was
+// kept for recovery: its client may come back as the same socket within
+// Recovery.MaxDisconnectionDuration.
+func (s *Socket) Recoverable() bool { return s.kept.Load() }
 
 // Data returns the value stored with SetData.
 func (s *Socket) Data() any {
@@ -175,6 +194,13 @@ func (s *Socket) Emit(event string, args ...any) error {
 	p, err := s.eventPacket(event, args)
 	if err != nil {
 		return err
+	}
+	if s.nsp.store != nil {
+		// As in Node: with recovery on, an event to one socket is stored
+		// and carries an offset too, so the client's last offset is always
+		// one the buffer knows.
+		return s.nsp.adapter.Broadcast(p, adapter.BroadcastOptions{
+			Rooms: []Room{Room(s.id)}, Flags: adapter.Flags{Local: true}})
 	}
 	return s.conn.sendPacket(p, false)
 }
@@ -326,22 +352,71 @@ func (s *Socket) takeAck(id uint64) bool {
 	return true
 }
 
+// restore is a kept session a connecting socket took.
+type restore struct {
+	sess   adapter.Session
+	offset string
+}
+
 // connect attaches the socket to its connection and namespace and tells the
-// client; false when the connection went away meanwhile.
-func (s *Socket) connect() bool {
+// client; false when the connection went away meanwhile. With rs, the
+// socket rejoins its rooms and the client gets the CONNECT reply and then
+// the packets it missed, with no stored broadcast in between.
+func (s *Socket) connect(rs *restore) bool {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if !s.conn.register(s) {
 		return false
 	}
+	if rs != nil {
+		ok := s.nsp.store.Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) {
+			s.connected.Store(true)
+			s.nsp.insert(s)
+			rooms := append([]Room{Room(s.id)}, rs.sess.Rooms...)
+			s.nsp.adapter.AddAll(s, rooms)
+			s.sendConnect()
+			for _, m := range missed {
+				_ = s.conn.deliver(m.Text, m.Attachments, false)
+			}
+		})
+		if ok {
+			return true
+		}
+		// The missed packets were evicted after the session was taken: the
+		// client starts a fresh session.
+		s.id, s.pid, s.since, s.recovered = SocketID(newID()), newID(), "", false
+		s.mu.Lock()
+		s.data = nil
+		s.mu.Unlock()
+	}
+	if s.nsp.store != nil && s.since == "" {
+		s.since = s.nsp.store.CurrentOffset()
+	}
 	s.connected.Store(true)
 	s.nsp.insert(s)
 	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
-	_ = s.conn.sendPacket(&parser.Packet{
-		Type: parser.Connect, Namespace: s.nsp.name,
-		Data: map[string]any{"sid": string(s.id)},
-	}, false)
+	s.sendConnect()
 	return true
+}
+
+func (s *Socket) sendConnect() {
+	data := map[string]any{"sid": string(s.id)}
+	if s.pid != "" {
+		data["pid"] = s.pid
+	}
+	_ = s.conn.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: s.nsp.name, Data: data}, false)
+}
+
+// recoverable lists the reasons after which a session is kept, as Node's
+// RECOVERABLE_DISCONNECT_REASONS: the client did not leave on purpose and
+// the server did not send DISCONNECT.
+func recoverable(r Reason) bool {
+	switch r {
+	case ReasonTransportError, ReasonTransportClose, ReasonForcedClose, ReasonPingTimeout,
+		ReasonServerShuttingDown, ReasonForcedServerClose:
+		return true
+	}
+	return false
 }
 
 func (s *Socket) onPacket(p *parser.Packet) {
@@ -431,9 +506,25 @@ func (s *Socket) onClose(reason Reason) {
 	for _, fn := range before {
 		fn(reason)
 	}
+	var rooms []Room
+	keep := s.nsp.store != nil && recoverable(reason)
+	if keep {
+		for _, r := range s.nsp.adapter.SocketRooms(s.id) {
+			if r != Room(s.id) {
+				rooms = append(rooms, r)
+			}
+		}
+	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.conn.remove(s)
+	// Kept only once the socket is out of its rooms and namespace, so a
+	// client that comes back at once cannot meet its old self.
+	if keep && s.nsp.store.PersistSession(adapter.Session{
+		SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data(), Since: s.since,
+	}) {
+		s.kept.Store(true)
+	}
 
 	s.mu.Lock()
 	acks := s.acks
