@@ -30,6 +30,7 @@ func main() {
 	pingTimeout := flag.Duration("ping-timeout", 2*time.Second, "Engine.IO ping timeout")
 	maxPayload := flag.Int64("max-payload", 1_000_000, "largest accepted message or polling body, in bytes")
 	connectTimeout := flag.Duration("connect-timeout", 45*time.Second, "close connections that join no namespace within this time")
+	recovery := flag.Duration("recovery", 0, "connection state recovery with this window (0: off); recovered sockets skip middlewares, as in Node")
 	suite := flag.Bool("suite", false, "serve the app of the official socket.io-protocol/engine.io-protocol test suites")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
 	flag.Parse()
@@ -47,7 +48,12 @@ func main() {
 		}
 	}
 	ec := engine.Config{PingInterval: *pingInterval, PingTimeout: *pingTimeout, MaxPayload: *maxPayload}
-	srv := socketio.NewServer(&socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger})
+	opts := &socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger}
+	if *recovery > 0 {
+		opts.Recovery = &socketio.Recovery{SkipMiddlewares: true}
+		opts.Recovery.MaxDisconnectionDuration = *recovery
+	}
+	srv := socketio.NewServer(opts)
 
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)

@@ -11,7 +11,7 @@ import { Server } from "socket.io";
 
 const USAGE =
   "usage: node reference-server.mjs [--addr host:port] [--ping-interval ms] " +
-  "[--ping-timeout ms] [--connect-timeout ms]";
+  "[--ping-timeout ms] [--connect-timeout ms] [--recovery duration]";
 
 function fail(msg) {
   process.stderr.write(`reference-server: ${msg}\n${USAGE}\n`);
@@ -38,12 +38,13 @@ function parseDuration(name, text) {
 }
 
 function parseArgs(argv) {
-  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000 };
+  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000, recovery: 0 };
   const names = {
     addr: (v) => (opts.addr = v),
     "ping-interval": (v) => (opts.pingInterval = parseDuration("ping-interval", v)),
     "ping-timeout": (v) => (opts.pingTimeout = parseDuration("ping-timeout", v)),
     "connect-timeout": (v) => (opts.connectTimeout = parseDuration("connect-timeout", v)),
+    recovery: (v) => (opts.recovery = parseDuration("recovery", v)),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -86,6 +87,10 @@ const io = new Server(httpServer, {
   connectTimeout: opts.connectTimeout,
   allowEIO3: false,
   serveClient: true,
+  // --recovery <duration>: connection state recovery with that window (off by default).
+  ...(opts.recovery > 0
+    ? { connectionStateRecovery: { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true } }
+    : {}),
 });
 
 // splitAck separates a trailing ack callback from the event arguments.

@@ -41,13 +41,17 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 /**
- * @param {{pingInterval?: number, pingTimeout?: number}} [opts] milliseconds
+ * @param {{pingInterval?: number, pingTimeout?: number, args?: string[]}} [opts] milliseconds;
+ *   args are extra flags for the server (e.g. ["-recovery", "2m"])
  * @returns {Promise<{url: string, port: number, stop: () => Promise<void>}>}
  */
 export function startServer(opts = {}) {
   const pingInterval = opts.pingInterval ?? 2000;
   const pingTimeout = opts.pingTimeout ?? 2000;
-  const flags = ["-addr", "127.0.0.1:0", "-ping-interval", `${pingInterval}ms`, "-ping-timeout", `${pingTimeout}ms`];
+  const flags = [
+    "-addr", "127.0.0.1:0", "-ping-interval", `${pingInterval}ms`, "-ping-timeout", `${pingTimeout}ms`,
+    ...(opts.args ?? []),
+  ];
 
   let cmd;
   let args;
