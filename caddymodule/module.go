@@ -174,6 +174,10 @@ type Handler struct {
 	// are on Caddy's admin API under /socketio/ (see AdminAPI).
 	API *HTTPAPI `json:"api,omitempty"`
 
+	// Connection state recovery: on by default with a 2 minute window
+	// (see Recovery). Part of the hub's fixed settings.
+	Recovery *Recovery `json:"recovery,omitempty"`
+
 	api      *apiMount // api.go
 	hubName  string
 	key      string
@@ -358,6 +362,9 @@ func (h *Handler) applyDefaults() {
 // check validates the settings that do not need compiling; the namespace
 // rules are checked by compileRules.
 func (h *Handler) check() error {
+	if err := h.checkRecovery(); err != nil { // recovery.go
+		return err
+	}
 	for _, t := range h.Transports {
 		if t != string(engine.Polling) && t != string(engine.WebSocket) {
 			return fmt.Errorf("unknown transport %q (want polling or websocket)", t)
@@ -400,7 +407,8 @@ type fixedSettings struct {
 	SendQueueBytes int64 `json:",omitempty"`
 	ConnectTimeout time.Duration
 	CORS           CORS
-	Adapter        string `json:",omitempty"` // adapterIdentity
+	Adapter        string            `json:",omitempty"` // adapterIdentity
+	Recovery       *recoverySettings // nil: off
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -431,6 +439,7 @@ func (h *Handler) fixed() fixedSettings {
 		f.CORS = *h.CORS
 	}
 	f.Adapter = h.adapterIdentity()
+	f.Recovery = h.recovery()
 	return f
 }
 
@@ -480,6 +489,7 @@ func (h *Handler) options() socketio.Options {
 		Engine:         ec,
 		ConnectTimeout: f.ConnectTimeout,
 		Limits:         h.limits().library(),
+		Recovery:       f.Recovery.library(nil), // OnExpire is set by newHub
 	}
 }
 

@@ -230,6 +230,7 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 	if n.store != nil {
 		if rs != nil {
 			s.id, s.pid, s.data, s.since, s.recovered = rs.sess.SID, rs.sess.PID, rs.sess.Data, rs.sess.Since, true
+			s.restored = rs.sess.Rooms
 		} else {
 			s.pid = newID()
 		}

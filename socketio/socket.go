@@ -64,6 +64,7 @@ type Socket struct {
 	pid       string
 	since     string
 	recovered bool
+	restored  []Room // the session's rooms, when recovered
 	kept      atomic.Bool
 
 	rate   rateBucket    // Limits.EventRate; only the read path uses it
@@ -98,6 +99,17 @@ func (s *Socket) Connected() bool { return s.connected.Load() }
 // that left (connection state recovery): same id, rooms and data, and the
 // missed packets were sent before any new one.
 func (s *Socket) Recovered() bool { return s.recovered }
+
+// RestoredRooms lists the rooms a recovered socket gets back, its own id
+// room included: what Rooms lists once it is connected. Middlewares run
+// before the rooms are rejoined, so they read them here. nil when the
+// socket was not recovered.
+func (s *Socket) RestoredRooms() []Room {
+	if !s.recovered {
+		return nil
+	}
+	return append([]Room{Room(s.id)}, s.restored...)
+}
 
 // Recoverable reports, once the socket has left, whether its session was
 // kept for recovery: its client may come back as the same socket within
@@ -384,7 +396,7 @@ func (s *Socket) connect(rs *restore) bool {
 		}
 		// The missed packets were evicted after the session was taken: the
 		// client starts a fresh session.
-		s.id, s.pid, s.since, s.recovered = SocketID(newID()), newID(), "", false
+		s.id, s.pid, s.since, s.recovered, s.restored = SocketID(newID()), newID(), "", false, nil
 		s.mu.Lock()
 		s.data = nil
 		s.mu.Unlock()
@@ -399,11 +411,14 @@ func (s *Socket) connect(rs *restore) bool {
 	return true
 }
 
+// connectReply is the CONNECT reply's payload, in Node's field order.
+type connectReply struct {
+	SID string `json:"sid"`
+	PID string `json:"pid,omitempty"` // with recovery on
+}
+
 func (s *Socket) sendConnect() {
-	data := map[string]any{"sid": string(s.id)}
-	if s.pid != "" {
-		data["pid"] = s.pid
-	}
+	data := connectReply{SID: string(s.id), PID: s.pid}
 	_ = s.conn.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: s.nsp.name, Data: data}, false)
 }
 

@@ -18,8 +18,8 @@ import (
 // Default bounds of RecoveryOptions.
 const (
 	DefaultMaxDisconnectionDuration = 2 * time.Minute
-	DefaultRecoveryMaxPackets       = 100_000
-	DefaultRecoveryMaxBytes         = 32 << 20
+	DefaultRecoveryMaxPackets       = 200_000
+	DefaultRecoveryMaxBytes         = 64 << 20
 	DefaultRecoveryMaxSessions      = 100_000
 )
 
@@ -29,10 +29,11 @@ type RecoveryOptions struct {
 	// socket left, and how long a packet stays in the buffer. Default 2m.
 	MaxDisconnectionDuration time.Duration
 	// MaxPackets bounds the packets in the buffer; the oldest go first.
-	// Default 100,000.
+	// Default 200,000 (1,600 events a second over 2 minutes).
 	MaxPackets int
 	// MaxBytes bounds the encoded size of the packets in the buffer
-	// (text and attachments). Default 32 MiB.
+	// (text, attachments and ~100 bytes of bookkeeping each). Default
+	// 64 MiB.
 	MaxBytes int64
 	// MaxSessions bounds the sessions kept; beyond it, a socket that
 	// leaves is not kept (counted in RecoveryStats.SessionsRefused).
@@ -187,7 +188,8 @@ func storable(p *parser.Packet, opts *BroadcastOptions) bool {
 
 // pushLocked appends a packet; mu held.
 func (r *recoveryBuffer) pushLocked(now time.Time, opts *BroadcastOptions, text []byte, atts [][]byte) {
-	size := int64(len(text)) + 64 + int64(16*(len(opts.Rooms)+len(opts.Except)))
+	// The entry (~100 bytes), the encoded packet, the copied room lists.
+	size := int64(len(text)) + 100 + int64(16*(len(opts.Rooms)+len(opts.Except)))
 	for _, a := range atts {
 		size += int64(len(a))
 	}
