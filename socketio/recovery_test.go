@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
+	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
 	"github.com/caddy-socketio/caddy-socketio/socketio/siotest"
 )
 
@@ -273,5 +274,40 @@ func TestRecoveryUnderTraffic(t *testing.T) {
 				t.Fatalf("drop %d: not recovered", drops)
 			}
 		}
+	}
+}
+
+// TestRecoveryBeyondSendQueue: more missed packets than a send queue holds
+// would get the new connection closed at once, again and again; the client
+// starts afresh instead.
+func TestRecoveryBeyondSendQueue(t *testing.T) {
+	srv, hs := newTestServer(t, &socketio.Options{Recovery: &socketio.Recovery{}, Engine: engine.Config{SendQueueLen: 8}})
+	nsp := srv.Of("/")
+	drop := func() (sid, pid string) {
+		a := siotest.DialWS(t, hs.URL, "", nil)
+		sid, pid = connectRecovery(t, a, "")
+		_ = a.Conn.Close()
+		waitFor(t, "the session to be kept", func() bool { return nsp.RecoveryStats().Sessions == 1 })
+		return sid, pid
+	}
+	sid, pid := drop()
+	for i := range 3 {
+		_ = nsp.Emit("m", i)
+	}
+	b := siotest.DialWS(t, hs.URL, "", nil)
+	if got, _ := connectRecovery(t, b, fmt.Sprintf(`{"pid":%q}`, pid)); got != sid {
+		t.Fatal("3 missed packets: not recovered")
+	}
+	_ = b.Conn.Close()
+	waitFor(t, "the session to be kept", func() bool { return nsp.RecoveryStats().Sessions == 1 })
+	for i := range 20 {
+		_ = nsp.Emit("m", i)
+	}
+	c := siotest.DialWS(t, hs.URL, "", nil)
+	if got, _ := connectRecovery(t, c, fmt.Sprintf(`{"pid":%q}`, pid)); got == sid {
+		t.Fatal("23 missed packets with a send queue of 8: recovered")
+	}
+	if st := nsp.RecoveryStats(); st.RestoreTooOld != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -65,7 +65,10 @@ type Options struct {
 // server did not force with a DISCONNECT packet (transport error or close,
 // ping timeout, forced close, server shutting down, forced server close). A
 // pid is taken at most once: a pid of a connected socket, or a forged,
-// unknown or expired one, gets a fresh session.
+// unknown or expired one, gets a fresh session; so does a client that
+// missed more packets than the send queue holds (Engine.SendQueueLen
+// messages, half of Engine.SendQueueBytes), or whose missed packets were
+// evicted from the buffer.
 //
 // The namespace's adapter must implement adapter.SessionStore (the memory
 // adapter does; the Redis adapters through their local part, so a client

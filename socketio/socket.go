@@ -381,7 +381,22 @@ func (s *Socket) connect(rs *restore) bool {
 		return false
 	}
 	if rs != nil {
-		ok := s.nsp.store.Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) {
+		ok := s.nsp.store.Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) bool {
+			// The missed packets must fit the new connection's send queue,
+			// or it would be closed as a slow client at once, again and
+			// again: beyond it the client starts afresh.
+			maxMsgs, maxBytes := s.nsp.srv.engine.SendQueueBounds()
+			msgs, bytes := 1, int64(0)
+			for _, m := range missed {
+				msgs += 1 + len(m.Attachments)
+				bytes += int64(len(m.Text))
+				for _, a := range m.Attachments {
+					bytes += int64(len(a))
+				}
+			}
+			if msgs > maxMsgs || bytes > maxBytes/2 {
+				return false
+			}
 			s.connected.Store(true)
 			s.nsp.insert(s)
 			rooms := append([]Room{Room(s.id)}, rs.sess.Rooms...)
@@ -390,12 +405,13 @@ func (s *Socket) connect(rs *restore) bool {
 			for _, m := range missed {
 				_ = s.conn.deliver(m.Text, m.Attachments, false)
 			}
+			return true
 		})
 		if ok {
 			return true
 		}
-		// The missed packets were evicted after the session was taken: the
-		// client starts a fresh session.
+		// The missed packets were evicted after the session was taken, or
+		// are more than the send queue holds: the client starts afresh.
 		s.id, s.pid, s.since, s.recovered, s.restored = SocketID(newID()), newID(), "", false, nil
 		s.mu.Lock()
 		s.data = nil

@@ -437,7 +437,7 @@ func (m *Memory) TakeSession(pid, offset string) (Session, bool) {
 }
 
 // Resume implements SessionStore.
-func (m *Memory) Resume(s Session, offset string, fn func([]MissedPacket)) bool {
+func (m *Memory) Resume(s Session, offset string, fn func([]MissedPacket) bool) bool {
 	if m.rec == nil {
 		return false
 	}

@@ -88,7 +88,7 @@ type RecoveryStats struct {
 	Expired           uint64 // sessions that ran out of time
 	SessionsRefused   uint64 // sockets not kept: MaxSessions reached
 	EvictedForSize    uint64 // packets dropped before their time by MaxPackets or MaxBytes
-	RestoreTooOld     uint64 // recoveries refused because missed packets had been evicted
+	RestoreTooOld     uint64 // recoveries refused: missed packets evicted, or more than a send queue holds
 	RestoreUnknownPID uint64 // recoveries with an unknown, expired or mismatched pid
 }
 
@@ -112,9 +112,10 @@ type SessionStore interface {
 	// Resume calls fn with the packets s missed after offset, in order,
 	// while no stored broadcast can run: fn joins the socket's rooms and
 	// queues the packets, so the client gets each missed packet once and
-	// before any new one. false (fn not called) when the packets were
-	// evicted since TakeSession.
-	Resume(s Session, offset string, fn func(missed []MissedPacket)) bool
+	// before any new one, and returns true; or it changes nothing and
+	// returns false to refuse the recovery. false (fn not called, or fn
+	// refused) when the packets were evicted since TakeSession.
+	Resume(s Session, offset string, fn func(missed []MissedPacket) bool) bool
 	// RecoveryStats describes the buffer and the store.
 	RecoveryStats() RecoveryStats
 }
@@ -297,7 +298,7 @@ func (r *recoveryBuffer) take(pid, offset string) (Session, bool) {
 	return k.s, true
 }
 
-func (r *recoveryBuffer) resume(s Session, offset string, fn func([]MissedPacket)) bool {
+func (r *recoveryBuffer) resume(s Session, offset string, fn func([]MissedPacket) bool) bool {
 	if offset == "" {
 		offset = s.Since
 	}
@@ -321,7 +322,10 @@ func (r *recoveryBuffer) resume(s Session, offset string, fn func([]MissedPacket
 			missed = append(missed, MissedPacket{Text: e.text, Attachments: e.atts})
 		}
 	}
-	fn(missed)
+	if !fn(missed) {
+		r.tooOld.Add(1)
+		return false
+	}
 	r.restored.Add(1)
 	return true
 }

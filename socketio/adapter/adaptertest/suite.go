@@ -682,10 +682,11 @@ func testRecovery(t *testing.T, h *harness) {
 		t.Fatal("a session was taken twice")
 	}
 	var got []string
-	if !st.Resume(sess, offset, func(missed []adapter.MissedPacket) {
+	if !st.Resume(sess, offset, func(missed []adapter.MissedPacket) bool {
 		for _, m := range missed {
 			got = append(got, string(m.Text))
 		}
+		return true
 	}) {
 		t.Fatal("resume failed")
 	}
@@ -698,10 +699,11 @@ func testRecovery(t *testing.T, h *harness) {
 	}
 	sess, _ = st.TakeSession("p1", "")
 	got = nil
-	st.Resume(sess, "", func(missed []adapter.MissedPacket) {
+	st.Resume(sess, "", func(missed []adapter.MissedPacket) bool {
 		for _, m := range missed {
 			got = append(got, string(m.Text))
 		}
+		return true
 	})
 	if len(got) != 4 || !strings.HasPrefix(got[0], `2["m",1,`) {
 		t.Fatalf("missed packets since the start %q", got)
