@@ -49,7 +49,8 @@ type Handler struct {
 	// per-socket data) this handler serves. A config reload keeps a hub, and
 	// every live connection in it, when the new config has a handler with
 	// the same hub name and the same path, serve_client, transports,
-	// allow_upgrades, max_payload, connect_timeout and cors; when any of
+	// allow_upgrades, max_payload, connect_timeout, cors, adapter and
+	// recovery; when any of
 	// those differ, a new hub replaces the old one and its clients reconnect
 	// (losing their rooms). Default: the path (e.g. "/socket.io/").
 	//
