@@ -57,6 +57,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_payload_packets  <n>
 //	        max_handshake_bytes  <size>
 //	    }
+//	    recovery off|on|<max_disconnection_duration> [{
+//	        skip_middlewares on|off
+//	        max_packets      <n>
+//	        max_buffer       <size>
+//	        max_sessions     <n>
+//	    }]
 //	    adapter memory | adapter redis <url> [{
 //	        prefix                   <prefix>
 //	        requests_timeout         <duration>
@@ -154,6 +160,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     max_payload_packets (10000) caps the packets of one POST body;
 //     max_handshake_bytes (32KiB) caps the headers and query a connection
 //     keeps. Changing these three builds a new hub.
+//   - recovery: connection state recovery (socket.io 4.6+), ON by default
+//     with a 2m window: a client whose connection drops and that comes back
+//     within the window gets back its socket id, rooms and data, then every
+//     event it missed, in order (socket.recovered is true). off turns it
+//     off; a duration sets the window (also how long events are buffered).
+//     skip_middlewares (default off) lets a recovered socket connect
+//     without its connect hooks running again; with it off, connect hooks
+//     get "recovered": true and may refuse. max_packets (200000),
+//     max_buffer (64MiB) and max_sessions (100000) bound the buffer and the
+//     kept sessions per namespace; a client whose missed events were
+//     evicted gets a fresh session. Sessions live in the hub, so they
+//     survive reloads that keep it; changing recovery builds a new hub.
+//     With adapter redis, a client recovers on the node it left (sticky
+//     sessions). See docs/webhooks.md for the hook lifecycle.
 //   - adapter: where rooms live. memory (default): this instance only.
 //     redis <url>: several Caddy instances (or Node servers with
 //     @socket.io/redis-adapter) share rooms and broadcasts through Redis.
@@ -387,6 +407,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.CORS = new(CORS)
 			}
 			h.CORS.Credentials = b
+		case "recovery":
+			if err := parseRecovery(d, h); err != nil { // recovery.go
+				return err
+			}
 		case "limits":
 			if err := parseLimits(d, h); err != nil { // limits.go
 				return err

@@ -159,6 +159,7 @@ var (
 		"namespace":             "namespace /chat {",
 		"namespace/relay":       "relay ev {",
 		"admin_ui":              "admin_ui {",
+		"recovery":              "recovery 2m {",
 		"websocket_compression": "websocket_compression on {",
 	}
 	sample = map[string]string{
@@ -226,6 +227,12 @@ var (
 		"namespace/relay/payload":        "payload body",
 		"namespace/relay/include_sender": "include_sender off",
 		"namespace/ack":                  "ack ping",
+
+		"recovery":                  "recovery 5m",
+		"recovery/skip_middlewares": "skip_middlewares on",
+		"recovery/max_packets":      "max_packets 1000",
+		"recovery/max_buffer":       "max_buffer 8MiB",
+		"recovery/max_sessions":     "max_sessions 500",
 
 		"admin_ui":                "admin_ui /admin",
 		"admin_ui/username":       "username admin",
@@ -446,6 +453,7 @@ func codeDefaults() map[string]string {
 		"hook":                  "none",
 		"api":                   "off",
 		"admin_ui":              "off",
+		"recovery":              fmtDuration(defaultRecoveryWindow),
 		"adapter":               "memory",
 		"namespace":             "",
 

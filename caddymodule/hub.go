@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 	"github.com/caddy-socketio/caddy-socketio/socketio/admin"
 )
 
@@ -75,6 +76,14 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	// The server keeps this logger for its lifetime; the swap handler lets
 	// each config's logger take over.
 	opts.Logger = hb.log
+	if opts.Recovery != nil {
+		r := *opts.Recovery
+		// A session whose window ran out: the hooks selecting disconnects
+		// get "expire" (the dispatcher is set just below, before any socket
+		// can connect).
+		r.OnExpire = func(n *socketio.Namespace, sess adapter.Session) { hb.dispatcher.Expired(n, sess) }
+		opts.Recovery = &r
+	}
 	hb.srv = socketio.NewServer(&opts)
 	hb.startHooks(live.hooks)
 

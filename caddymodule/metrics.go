@@ -32,7 +32,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{connectedSockets, broadcasts, engineMetrics} {
+	for _, c := range []prometheus.Collector{connectedSockets, broadcasts, engineMetrics, recoveryMetrics} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) { // another handler of this config registered it: fine

@@ -50,7 +50,7 @@ type Handler struct {
 	// every live connection in it, when the new config has a handler with
 	// the same hub name and the same path, serve_client, transports,
 	// allow_upgrades, allow_eio3, websocket_compression, parser, max_payload,
-	// connect_timeout and cors; when any of
+	// connect_timeout, cors, adapter and recovery; when any of
 	// those differ, a new hub replaces the old one and its clients reconnect
 	// (losing their rooms). Default: the path (e.g. "/socket.io/").
 	//
@@ -200,6 +200,10 @@ type Handler struct {
 	// unless configured, and never without a token. The same operations
 	// are on Caddy's admin API under /socketio/ (see AdminAPI).
 	API *HTTPAPI `json:"api,omitempty"`
+
+	// Connection state recovery: on by default with a 2 minute window
+	// (see Recovery). Part of the hub's fixed settings.
+	Recovery *Recovery `json:"recovery,omitempty"`
 
 	// The official Socket.IO Admin UI: its admin namespace, and optionally
 	// the UI itself served by Caddy (see AdminUI). Off unless configured.
@@ -401,6 +405,9 @@ func (h *Handler) applyDefaults() {
 // check validates the settings that do not need compiling; the namespace
 // rules are checked by compileRules.
 func (h *Handler) check() error {
+	if err := h.checkRecovery(); err != nil { // recovery.go
+		return err
+	}
 	for _, t := range h.Transports {
 		if t != string(engine.Polling) && t != string(engine.WebSocket) {
 			return fmt.Errorf("unknown transport %q (want polling or websocket)", t)
@@ -462,6 +469,8 @@ type fixedSettings struct {
 
 	// CompressionThreshold: 0 without websocket_compression.
 	CompressionThreshold int64 `json:",omitempty"`
+
+	Recovery *recoverySettings // nil: off
 }
 
 // fixed returns the fixed settings with defaults resolved, so that leaving
@@ -505,6 +514,7 @@ func (h *Handler) fixed() fixedSettings {
 		f.CORS = *h.CORS
 	}
 	f.Adapter = h.adapterIdentity()
+	f.Recovery = h.recovery()
 	return f
 }
 
@@ -564,6 +574,7 @@ func (h *Handler) options() socketio.Options {
 		Engine:         ec,
 		ConnectTimeout: f.ConnectTimeout,
 		Limits:         h.limits().library(),
+		Recovery:       f.Recovery.library(nil), // OnExpire is set by newHub
 	}
 }
 

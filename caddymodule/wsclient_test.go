@@ -25,6 +25,10 @@ type sioPacket struct {
 	Nsp         string
 	AckID       int // -1 when absent
 	Data        json.RawMessage
+	// Offset is the connection state recovery offset the server appended
+	// to an event (the hub's recovery is on by default), taken out of Data
+	// so that tests see the arguments the application emitted.
+	Offset string
 }
 
 func (p sioPacket) String() string {
@@ -103,6 +107,7 @@ func dialWS(t *testing.T, baseURL, name string) *wsClient {
 
 func (c *wsClient) read() {
 	defer close(c.closed)
+	recovering := make(map[string]bool) // namespaces whose CONNECT reply had a pid
 	for {
 		typ, msg, err := c.conn.ReadMessage()
 		if err != nil {
@@ -120,6 +125,12 @@ func (c *wsClient) read() {
 				c.t.Errorf("%s: bad packet %q: %v", c.name, s, err)
 				return
 			}
+			if p.Type == '0' && strings.Contains(string(p.Data), `"pid":`) {
+				recovering[p.Nsp] = true
+			}
+			if (p.Type == '2' || p.Type == '5') && p.AckID < 0 && recovering[p.Nsp] {
+				p.takeOffset()
+			}
 			select {
 			case c.pkts <- p:
 			default:
@@ -128,6 +139,21 @@ func (c *wsClient) read() {
 			}
 		}
 	}
+}
+
+// takeOffset moves the trailing string argument of an event to Offset, as
+// the official client records it (it also passes it to the listener).
+func (p *sioPacket) takeOffset() {
+	var arr []json.RawMessage
+	if json.Unmarshal(p.Data, &arr) != nil || len(arr) < 2 {
+		return
+	}
+	var off string
+	if json.Unmarshal(arr[len(arr)-1], &off) != nil {
+		return
+	}
+	b, _ := json.Marshal(arr[:len(arr)-1])
+	p.Data, p.Offset = b, off
 }
 
 func parseSIO(s string) (sioPacket, error) {

@@ -36,6 +36,12 @@ type Conn struct {
 
 	logged atomic.Uint32 // limits logged for this connection (firstHit)
 
+	// delivering counts deliver calls in progress. A full send queue
+	// closes the session from inside deliver; the sockets' close (and the
+	// disconnect handlers, which may broadcast) then runs on its own
+	// goroutine, as the deliverer may hold the recovery buffer's lock.
+	delivering atomic.Int32
+
 	mu sync.Mutex
 	// sockets, one per namespace joined: a slice, as a client joins one or
 	// a few namespaces (a map would cost an idle connection ~250 bytes).
@@ -162,6 +168,14 @@ func (h *sessionHandler) OnClose(_ *engine.Session, reason engine.Reason) {
 	c.mu.Lock()
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
+	if c.delivering.Load() > 0 {
+		go c.closeSockets(reason)
+		return
+	}
+	c.closeSockets(reason)
+}
+
+func (c *Conn) closeSockets(reason engine.Reason) {
 	for _, s := range c.takeSockets() {
 		s.onClose(reasonOf(reason))
 	}
@@ -401,6 +415,8 @@ func (c *Conn) send(volatile bool, m engine.Message) error {
 // deliver queues a packet encoded by the default parser and its attachments
 // as one unit.
 func (c *Conn) deliver(text []byte, atts [][]byte, volatile bool) error {
+	c.delivering.Add(1)
+	defer c.delivering.Add(-1)
 	var buf [1 + parser.MaxAttachments]engine.Message
 	msgs := append(buf[:0], engine.Message{Data: text})
 	for _, a := range atts {

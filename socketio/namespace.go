@@ -23,6 +23,8 @@ type Namespace struct {
 	srv     *Server
 	parent  *ParentNamespace // set for namespaces created by a ParentNamespace
 	adapter adapter.Adapter
+	// store is the adapter's session store when recovery is on (nil: off).
+	store adapter.SessionStore
 
 	// ackIDs numbers the acks this server asks for in this namespace, as
 	// Node does (one counter per namespace, shared by all its sockets).
@@ -47,7 +49,28 @@ func newNamespace(srv *Server, name string) *Namespace {
 		a, _ = adapter.NewMemory(n)
 	}
 	n.adapter = a
+	if r := srv.recovery; r != nil {
+		if st, ok := a.(adapter.SessionStore); ok {
+			var onExpire func(adapter.Session)
+			if r.OnExpire != nil {
+				onExpire = func(sess adapter.Session) { r.OnExpire(n, sess) }
+			}
+			st.EnableRecovery(r.RecoveryOptions, onExpire)
+			n.store = st
+		} else {
+			srv.logger.Warn("the adapter cannot recover sessions, connection state recovery is off for this namespace", "nsp", name)
+		}
+	}
 	return n
+}
+
+// RecoveryStats describes the namespace's recovery buffer and sessions
+// (zero when recovery is off).
+func (n *Namespace) RecoveryStats() adapter.RecoveryStats {
+	if n.store == nil {
+		return adapter.RecoveryStats{}
+	}
+	return n.store.RecoveryStats()
 }
 
 // Name is the namespace's name, such as "/" or "/chat".
@@ -174,10 +197,49 @@ func (n *Namespace) ServerSideEmit(event string, args ...any) error {
 
 func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
 
-// add runs the middlewares for a connecting socket and connects it.
+// add runs the middlewares for a connecting socket and connects it. With
+// recovery on, a CONNECT whose auth carries the pid of a kept session takes
+// that session: the socket gets its id, rooms and data back.
 func (n *Namespace) add(c *Conn, auth map[string]any) {
+	var rs *restore
+	if n.store != nil {
+		pid, _ := auth["pid"].(string)
+		offset, hasOffset := auth["offset"].(string)
+		if _, present := auth["offset"]; present && !hasOffset {
+			pid = "" // Node only recovers with a string offset
+		}
+		if _, ok := auth["pid"]; ok {
+			// pid and offset are the client's recovery credentials, not
+			// application data: they stay out of the handshake that
+			// fetchSockets and webhooks expose.
+			clean := make(map[string]any, len(auth))
+			for k, v := range auth {
+				if k != "pid" && k != "offset" {
+					clean[k] = v
+				}
+			}
+			auth = clean
+		}
+		if pid != "" {
+			if sess, ok := n.store.TakeSession(pid, offset); ok {
+				rs = &restore{sess: sess, offset: offset}
+			}
+		}
+	}
 	s := newSocket(n, c, auth)
+	if n.store != nil {
+		if rs != nil {
+			s.id, s.pid, s.data, s.since, s.recovered = rs.sess.SID, rs.sess.PID, rs.sess.Data, rs.sess.Since, true
+			s.restored = rs.sess.Rooms
+		} else {
+			s.pid = newID()
+		}
+	}
+	skip := rs != nil && n.srv.recovery.SkipMiddlewares
 	for _, mw := range n.allMiddlewares() {
+		if skip {
+			break
+		}
 		if err := mw(s); err != nil {
 			var ce *ConnectError
 			if !errors.As(err, &ce) {
@@ -187,7 +249,7 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 			return
 		}
 	}
-	if !s.connect() {
+	if !s.connect(rs) {
 		return
 	}
 	if n.srv.observing() {

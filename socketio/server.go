@@ -50,6 +50,45 @@ type Options struct {
 	// socket.io-msgpack-parser clients side by side; ParserDefault or
 	// ParserMsgpack accept only that one.
 	Parser Parser
+	// Recovery turns on connection state recovery (nil: off); see
+	// Recovery.
+	Recovery *Recovery
+}
+
+// Recovery configures connection state recovery, the Socket.IO 4.6+
+// feature (connectionStateRecovery in Node,
+// https://socket.io/docs/v4/connection-state-recovery): the CONNECT reply
+// carries a private id (pid), every stored event carries an offset as its
+// last argument, and a client that reconnects with {pid, offset} in its
+// CONNECT auth within MaxDisconnectionDuration gets back its socket id,
+// rooms and data, then every stored packet it missed, in order and before
+// any new packet; Socket.Recovered is then true.
+//
+// Stored packets are events without acknowledgement that are not volatile,
+// broadcast or emitted to one socket (as in Node). A session is kept only
+// when the socket left for a reason the client did not choose and the
+// server did not force with a DISCONNECT packet (transport error or close,
+// ping timeout, forced close, server shutting down, forced server close). A
+// pid is taken at most once: a pid of a connected socket, or a forged,
+// unknown or expired one, gets a fresh session; so does a client that
+// missed more packets than the send queue holds (Engine.SendQueueLen
+// messages, half of Engine.SendQueueBytes), or whose missed packets were
+// evicted from the buffer.
+//
+// The namespace's adapter must implement adapter.SessionStore (the memory
+// adapter does; the Redis adapters through their local part, so a client
+// must come back to the node it left). The bounds are per namespace: see
+// adapter.RecoveryOptions.
+type Recovery struct {
+	adapter.RecoveryOptions
+	// SkipMiddlewares lets a recovered socket connect without running the
+	// namespace's middlewares again. Node's default is true; here the zero
+	// value runs them, so an application can refuse a recovered socket.
+	SkipMiddlewares bool
+	// OnExpire, when set, runs (on a timer goroutine) for each kept session
+	// whose time ran out without being recovered: its socket is gone for
+	// good.
+	OnExpire func(nsp *Namespace, s adapter.Session)
 }
 
 // Server is a Socket.IO server.
@@ -62,6 +101,7 @@ type Server struct {
 	logger         *slog.Logger
 	engine         *engine.Server
 
+	recovery  *Recovery
 	limits    atomic.Pointer[Limits]
 	limitHits limitCounters
 	observers observers
@@ -100,6 +140,11 @@ func NewServer(opts *Options) *Server {
 		adapterFactory: o.Adapter,
 		logger:         o.Logger,
 		nsps:           make(map[string]*Namespace),
+	}
+	if o.Recovery != nil {
+		r := *o.Recovery
+		r.RecoveryOptions = r.RecoveryOptions.WithDefaults()
+		s.recovery = &r
 	}
 	s.SetLimits(o.Limits)
 	ec := o.Engine

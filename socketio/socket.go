@@ -57,6 +57,16 @@ type Socket struct {
 	onDisconnect    []func(Reason)
 	acks            map[uint64]pendingAck
 
+	// Recovery (Options.Recovery): pid is the private session id sent in
+	// the CONNECT reply, since the buffer offset when the session began,
+	// recovered whether this socket took over a kept session, kept whether
+	// its session was kept when it left.
+	pid       string
+	since     string
+	recovered bool
+	restored  []Room // the session's rooms, when recovered
+	kept      atomic.Bool
+
 	rate   rateBucket    // Limits.EventRate; only the read path uses it
 	logged atomic.Uint32 // limits logged for this socket (firstHit)
 }
@@ -88,6 +98,27 @@ func (s *Socket) Handshake() *Handshake { return s.handshake }
 
 // Connected reports whether the socket is still in its namespace.
 func (s *Socket) Connected() bool { return s.connected.Load() }
+
+// Recovered reports whether the socket took over the session of a socket
+// that left (connection state recovery): same id, rooms and data, and the
+// missed packets were sent before any new one.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// RestoredRooms lists the rooms a recovered socket gets back, its own id
+// room included: what Rooms lists once it is connected. Middlewares run
+// before the rooms are rejoined, so they read them here. nil when the
+// socket was not recovered.
+func (s *Socket) RestoredRooms() []Room {
+	if !s.recovered {
+		return nil
+	}
+	return append([]Room{Room(s.id)}, s.restored...)
+}
+
+// Recoverable reports, once the socket has left, whether its session was
+// kept for recovery: its client may come back as the same socket within
+// Recovery.MaxDisconnectionDuration.
+func (s *Socket) Recoverable() bool { return s.kept.Load() }
 
 // Data returns the value stored with SetData.
 func (s *Socket) Data() any {
@@ -216,7 +247,16 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if err := s.conn.sendPacket(p, false); err != nil {
+	if s.nsp.store != nil {
+		// As in Node: with recovery on, an event to one socket is stored
+		// and carries an offset too, so the client's last offset is always
+		// one the buffer knows.
+		err = s.nsp.adapter.Broadcast(p, adapter.BroadcastOptions{
+			Rooms: []Room{Room(s.id)}, Flags: adapter.Flags{Local: true}})
+	} else {
+		err = s.conn.sendPacket(p, false)
+	}
+	if err != nil {
 		return err
 	}
 	if s.nsp.srv.observing() {
@@ -378,23 +418,93 @@ func (s *Socket) takeAck(id uint64) bool {
 	return true
 }
 
+// restore is a kept session a connecting socket took.
+type restore struct {
+	sess   adapter.Session
+	offset string
+}
+
 // connect attaches the socket to its connection and namespace and tells the
-// client; false when the connection went away meanwhile.
-func (s *Socket) connect() bool {
+// client; false when the connection went away meanwhile. With rs, the
+// socket rejoins its rooms and the client gets the CONNECT reply and then
+// the packets it missed, with no stored broadcast in between.
+func (s *Socket) connect(rs *restore) bool {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if !s.conn.register(s) {
 		return false
 	}
+	if rs != nil {
+		ok := s.nsp.store.Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) bool {
+			// The missed packets must fit the new connection's send queue,
+			// or it would be closed as a slow client at once, again and
+			// again: beyond it the client starts afresh.
+			maxMsgs, maxBytes := s.nsp.srv.engine.SendQueueBounds()
+			msgs, bytes := 1, int64(0)
+			for _, m := range missed {
+				msgs += 1 + len(m.Attachments)
+				bytes += int64(len(m.Text))
+				for _, a := range m.Attachments {
+					bytes += int64(len(a))
+				}
+			}
+			if msgs > maxMsgs || bytes > maxBytes/2 {
+				return false
+			}
+			s.connected.Store(true)
+			s.nsp.insert(s)
+			rooms := append([]Room{Room(s.id)}, rs.sess.Rooms...)
+			s.nsp.adapter.AddAll(s, rooms)
+			s.sendConnect()
+			for _, m := range missed {
+				_ = s.conn.deliverEncoded(m.Encoded, false)
+			}
+			return true
+		})
+		if ok {
+			return true
+		}
+		// The missed packets were evicted after the session was taken, or
+		// are more than the send queue holds: the client starts afresh.
+		s.id, s.pid, s.since, s.recovered, s.restored = SocketID(newID()), newID(), "", false, nil
+		s.mu.Lock()
+		s.data = nil
+		s.mu.Unlock()
+	}
+	if s.nsp.store != nil && s.since == "" {
+		s.since = s.nsp.store.CurrentOffset()
+	}
 	s.connected.Store(true)
 	s.nsp.insert(s)
 	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
+	s.sendConnect()
+	return true
+}
+
+// connectReply is the CONNECT reply's payload, in Node's field order.
+type connectReply struct {
+	SID string `json:"sid"`
+	PID string `json:"pid,omitempty"` // with recovery on
+}
+
+func (s *Socket) sendConnect() {
 	reply := &parser.Packet{Type: parser.Connect, Namespace: s.nsp.name}
 	if !s.conn.eio3 { // v4 (client 2.x) gets no payload
-		reply.Data = map[string]any{"sid": string(s.id)}
+		reply.Data = connectReply{SID: string(s.id), PID: s.pid}
 	}
 	_ = s.conn.sendPacket(reply, false)
-	return true
+}
+
+// recoverable lists the reasons after which a session is kept, as Node's
+// RECOVERABLE_DISCONNECT_REASONS: the client did not leave on purpose and
+// the server did not send DISCONNECT.
+func recoverable(r Reason) bool {
+	switch r {
+	case ReasonTransportError, ReasonTransportClose, ReasonForcedClose, ReasonPingTimeout,
+		ReasonServerShuttingDown, ReasonForcedServerClose:
+		return true
+	}
+	return false
 }
 
 func (s *Socket) onPacket(p *parser.Packet) {
@@ -488,16 +598,31 @@ func (s *Socket) onClose(reason Reason) {
 		fn(reason)
 	}
 	observing := s.nsp.srv.observing()
-	var rooms []Room
-	if observing {
-		rooms = s.nsp.adapter.SocketRooms(s.id)
+	keep := s.nsp.store != nil && recoverable(reason)
+	var all, rooms []Room
+	if observing || keep {
+		all = s.nsp.adapter.SocketRooms(s.id)
+	}
+	if keep {
+		for _, r := range all {
+			if r != Room(s.id) {
+				rooms = append(rooms, r)
+			}
+		}
 	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.conn.remove(s)
 	if observing {
-		s.notifyRooms(false, rooms)
+		s.notifyRooms(false, all)
 		s.notifyDisconnected(reason)
+	}
+	// Kept only once the socket is out of its rooms and namespace, so a
+	// client that comes back at once cannot meet its old self.
+	if keep && s.nsp.store.PersistSession(adapter.Session{
+		SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data(), Since: s.since,
+	}) {
+		s.kept.Store(true)
 	}
 
 	s.mu.Lock()

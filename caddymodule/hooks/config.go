@@ -116,6 +116,10 @@ const (
 	TypeConnect    = "connect"
 	TypeEvent      = "event"
 	TypeDisconnect = "disconnect"
+	// TypeExpire ends a disconnect that was "recoverable": the recovery
+	// window ran out and the socket is gone for good. Hooks selecting
+	// "disconnect" receive it.
+	TypeExpire = "expire"
 )
 
 // compiled is a validated Config with defaults applied.

@@ -35,24 +35,32 @@ func (e *hookError) retryable() bool {
 // body encodes the request for one hook.
 func (d *Dispatcher) body(h *hook, it *item, s *socketio.Socket, id string, args json.RawMessage, rooms []string) []byte {
 	req := Request{
-		Type:      it.typ,
-		ID:        id,
-		Time:      it.at.UTC().Format(time.RFC3339Nano),
-		Namespace: s.Namespace().Name(),
-		Socket: SocketInfo{
+		Type: it.typ,
+		ID:   id,
+		Time: it.at.UTC().Format(time.RFC3339Nano),
+	}
+	if e := it.expired; e != nil { // the socket is gone: what its session kept
+		req.Namespace = e.nsp
+		req.Socket = SocketInfo{ID: string(e.sess.SID), Rooms: rooms, Data: EncodeBinary(e.sess.Data)}
+	} else {
+		req.Namespace = s.Namespace().Name()
+		req.Socket = SocketInfo{
 			ID:        string(s.ID()),
 			Rooms:     rooms,
 			Data:      EncodeBinary(s.Data()),
 			Handshake: s.Handshake(),
-		},
+		}
 	}
 	switch it.typ {
+	case TypeConnect:
+		req.Recovered = s.Recovered()
 	case TypeEvent:
 		req.Event, req.Args = it.event, args
 		ack := it.ack != nil
 		req.Ack = &ack
 	case TypeDisconnect:
 		req.Reason = it.reason
+		req.Recoverable = it.recoverable
 	}
 	b, err := marshal(&req)
 	if err != nil {

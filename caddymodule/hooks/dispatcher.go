@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
+	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 )
 
 // Dispatcher delivers a Socket.IO server's connects, events and disconnects
@@ -90,6 +91,15 @@ type item struct {
 	args   []any
 	ack    socketio.Ack
 	reason string
+	// recoverable: a disconnect whose session is kept for recovery.
+	recoverable bool
+	// expired is set for TypeExpire, whose socket no longer exists.
+	expired *expiredSession
+}
+
+type expiredSession struct {
+	nsp  string
+	sess adapter.Session
 }
 
 // Failure reasons, sent to clients in error acks and connect errors.
@@ -266,7 +276,7 @@ func (d *Dispatcher) onConnect(s *socketio.Socket) error {
 	accepted := false // by an earlier hook of the chain
 	for _, h := range hs {
 		id := d.newID()
-		body := d.body(h, it, s, id, nil, []string{})
+		body := d.body(h, it, s, id, nil, roomStrings(s.RestoredRooms()))
 		r, herr := d.call(h, it, id, body, 1)
 		if herr != nil {
 			if h.allow {
@@ -365,7 +375,8 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 		if len(hs) == 0 {
 			return
 		}
-		it := &item{typ: TypeDisconnect, hooks: hs, cfg: c, at: time.Now(), reason: string(reason)}
+		it := &item{typ: TypeDisconnect, hooks: hs, cfg: c, at: time.Now(), reason: string(reason),
+			recoverable: s.Recoverable()}
 		if !k.enqueue(it, true) {
 			d.drop(it, reasonClosed)
 		}
@@ -453,8 +464,27 @@ func (k *sock) snapshotRooms() {
 	k.mu.Unlock()
 }
 
+// Expired queues the "expire" request of a session whose recovery window
+// ran out (socketio.Recovery.OnExpire), for the hooks selecting
+// disconnects; it is retried like a disconnect.
+func (d *Dispatcher) Expired(nsp *socketio.Namespace, sess adapter.Session) {
+	c := d.cur.Load()
+	hs := c.selectHooks(nsp.Name(), TypeDisconnect)
+	if len(hs) == 0 {
+		return
+	}
+	k := &sock{d: d, rooms: roomStrings(append([]socketio.Room{socketio.Room(sess.SID)}, sess.Rooms...))}
+	it := &item{typ: TypeExpire, hooks: hs, cfg: c, at: time.Now(), expired: &expiredSession{nsp.Name(), sess}}
+	if !k.enqueue(it, true) {
+		d.drop(it, reasonClosed)
+	}
+}
+
 // roomsNow is what a request reports as the socket's rooms.
 func (k *sock) roomsNow() []string {
+	if k.s == nil {
+		return k.rooms // an expired session's
+	}
 	if k.s.Connected() {
 		return roomStrings(k.s.Rooms())
 	}
@@ -528,7 +558,7 @@ func (d *Dispatcher) process(k *sock, it *item) {
 		args = b
 	}
 	attempts := 1
-	if it.typ == TypeDisconnect {
+	if it.typ == TypeDisconnect || it.typ == TypeExpire {
 		attempts = it.cfg.cfg.DisconnectAttempts
 	}
 	acked := false
@@ -544,13 +574,21 @@ func (d *Dispatcher) process(k *sock, it *item) {
 					d.dropped.Add(1)
 				}
 			} else {
+				nsp := ""
+				if k.s != nil {
+					nsp = k.s.Namespace().Name()
+				} else if it.expired != nil {
+					nsp = it.expired.nsp
+				}
 				h.stats.warn(d.log, "hook failed", "hook", h.name, "type", it.typ, "event", it.event,
-					"nsp", k.s.Namespace().Name(), "reason", herr.reason, "error", herr.err)
+					"nsp", nsp, "reason", herr.reason, "error", herr.err)
 			}
 			failed = herr.reason
 			continue
 		}
-		d.apply(k.s, it, r, &acked)
+		if k.s != nil { // an expire's reply has no socket to act on
+			d.apply(k.s, it, r, &acked)
+		}
 	}
 	if it.ack != nil && !acked && failed != "" {
 		_ = it.ack(errorAck(failed))

@@ -18,7 +18,9 @@ import (
 // Request is the JSON body POSTed to a hook. Binary values in Args and
 // Socket.Data travel as {"_binary": "<base64>"}.
 type Request struct {
-	// Type is "connect", "event" or "disconnect".
+	// Type is "connect", "event", "disconnect" or "expire" (a recoverable
+	// disconnect whose recovery window ran out; sent to the hooks that
+	// select disconnects).
 	Type string `json:"type"`
 	// ID identifies the delivery; the retries of a disconnect hook repeat
 	// it, so apps can drop duplicates. It is also in X-Socketio-Delivery.
@@ -35,16 +37,27 @@ type Request struct {
 	// Reason is set for type "disconnect": "transport close",
 	// "client namespace disconnect", "ping timeout", ...
 	Reason string `json:"reason,omitempty"`
+	// Recovered is set on a connect that recovered the session of a socket
+	// that dropped (connection state recovery): same id, and Socket.Rooms
+	// and Socket.Data are the restored ones. The hook may still refuse it.
+	Recovered bool `json:"recovered,omitempty"`
+	// Recoverable is set on a disconnect whose session is kept for
+	// recovery: the client may come back as the same socket (a connect
+	// with "recovered": true) or, when the window runs out, an "expire"
+	// request follows.
+	Recoverable bool `json:"recoverable,omitempty"`
 }
 
 // SocketInfo describes the socket in a Request.
 type SocketInfo struct {
 	ID string `json:"id"`
-	// Rooms the socket is in, its own id room included ([] on connect; on
-	// disconnect, the rooms it was in just before leaving).
+	// Rooms the socket is in, its own id room included ([] on connect,
+	// the restored rooms on a recovered connect; on disconnect and expire,
+	// the rooms it was in just before leaving).
 	Rooms []string `json:"rooms"`
 	// Data is the socket's data, as set by an earlier reply (or null).
-	Data      any                 `json:"data"`
+	Data any `json:"data"`
+	// Handshake of the connection (null on expire).
 	Handshake *socketio.Handshake `json:"handshake"`
 }
 

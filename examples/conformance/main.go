@@ -36,6 +36,7 @@ func main() {
 	allowEIO3 := flag.Bool("allow-eio3", false, "also accept Engine.IO v3 clients (socket.io-client 2.x), as Node's allowEIO3")
 	wsCompression := flag.Bool("websocket-compression", false, "negotiate permessage-deflate with websocket clients that offer it")
 	compressionThreshold := flag.Int("compression-threshold", 1024, "smallest websocket message sent compressed, in bytes (with -websocket-compression)")
+	recovery := flag.Duration("recovery", 0, "connection state recovery with this window (0: off); recovered sockets skip middlewares, as in Node")
 	suite := flag.Bool("suite", false, "serve the app of the official socket.io-protocol/engine.io-protocol test suites")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
 	parserName := flag.String("parser", "auto", "packet format: auto (both, detected per connection), default or msgpack")
@@ -60,7 +61,12 @@ func main() {
 	}
 	ec := engine.Config{PingInterval: *pingInterval, PingTimeout: *pingTimeout, MaxPayload: *maxPayload, AllowEIO3: *allowEIO3,
 		WebSocketCompression: *wsCompression, CompressionThreshold: *compressionThreshold}
-	srv := socketio.NewServer(&socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger, Parser: parser})
+	opts := &socketio.Options{Engine: ec, ConnectTimeout: *connectTimeout, Logger: logger, Parser: parser}
+	if *recovery > 0 {
+		opts.Recovery = &socketio.Recovery{SkipMiddlewares: true}
+		opts.Recovery.MaxDisconnectionDuration = *recovery
+	}
+	srv := socketio.NewServer(opts)
 
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)

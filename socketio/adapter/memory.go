@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
 )
@@ -161,6 +162,7 @@ type sidShard struct {
 // shard lock at a time, in read mode, and never while delivering.
 type Memory struct {
 	nsp   Namespace
+	rec   *recoveryBuffer // nil unless EnableRecovery was called
 	rooms [shardCount]roomShard
 	sids  [shardCount]sidShard
 }
@@ -368,11 +370,86 @@ func (m *Memory) apply(opts *BroadcastOptions, fn func(Socket)) int {
 	return n
 }
 
-// Broadcast implements Adapter.
+// Broadcast implements Adapter. With recovery enabled, an event without
+// acknowledgement that is not volatile gets the next offset as its last
+// argument and is buffered (the caller's packet is not modified).
 func (m *Memory) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
+	if r := m.rec; r != nil && storable(p, &opts) {
+		return m.broadcastStored(r, p, &opts)
+	}
 	e := parser.NewEncoded(p)
 	m.apply(&opts, func(s Socket) { s.Deliver(e, opts.Flags.Volatile) })
 	return e.Err()
+}
+
+func (m *Memory) broadcastStored(r *recoveryBuffer, p *parser.Packet, opts *BroadcastOptions) error {
+	data, _ := p.Data.([]any)
+	q := *p
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	d := make([]any, len(data)+1)
+	copy(d, data)
+	d[len(data)] = formatOffset(r.seq)
+	q.Data = d
+	// Encoded at once for the default parser, which sizes the buffer entry;
+	// a msgpack recipient encodes it once more, on first use.
+	e := parser.NewEncoded(&q)
+	text, atts, err := e.Default()
+	if err != nil {
+		r.seq--
+		return err
+	}
+	r.pushLocked(time.Now(), opts, e, text, atts)
+	m.apply(opts, func(s Socket) { s.Deliver(e, false) })
+	return nil
+}
+
+// EnableRecovery implements SessionStore.
+func (m *Memory) EnableRecovery(opts RecoveryOptions, onExpire func(Session)) {
+	m.rec = newRecoveryBuffer(opts, onExpire)
+}
+
+// CurrentOffset implements SessionStore.
+func (m *Memory) CurrentOffset() string {
+	if m.rec == nil {
+		return ""
+	}
+	m.rec.mu.Lock()
+	defer m.rec.mu.Unlock()
+	return formatOffset(m.rec.seq)
+}
+
+// PersistSession implements SessionStore.
+func (m *Memory) PersistSession(s Session) bool {
+	if m.rec == nil {
+		return false
+	}
+	return m.rec.persist(s)
+}
+
+// TakeSession implements SessionStore.
+func (m *Memory) TakeSession(pid, offset string) (Session, bool) {
+	if m.rec == nil {
+		return Session{}, false
+	}
+	return m.rec.take(pid, offset)
+}
+
+// Resume implements SessionStore.
+func (m *Memory) Resume(s Session, offset string, fn func([]MissedPacket) bool) bool {
+	if m.rec == nil {
+		return false
+	}
+	return m.rec.resume(s, offset, fn)
+}
+
+// RecoveryStats implements SessionStore.
+func (m *Memory) RecoveryStats() RecoveryStats {
+	if m.rec == nil {
+		return RecoveryStats{}
+	}
+	return m.rec.stats()
 }
 
 // BroadcastWithAck implements Adapter.
@@ -431,7 +508,16 @@ func (m *Memory) AllRooms(context.Context) ([]Room, error) {
 // ServerSideEmit implements Adapter: there are no other nodes to reach.
 func (m *Memory) ServerSideEmit([]any, func([]any)) error { return nil }
 
-// Close implements Adapter.
-func (m *Memory) Close() error { return nil }
+// Close implements Adapter: kept sessions are dropped without expiry
+// callbacks.
+func (m *Memory) Close() error {
+	if m.rec != nil {
+		m.rec.close()
+	}
+	return nil
+}
 
-var _ Adapter = (*Memory)(nil)
+var (
+	_ Adapter      = (*Memory)(nil)
+	_ SessionStore = (*Memory)(nil)
+)

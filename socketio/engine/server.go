@@ -45,6 +45,10 @@ type Server struct {
 	shuttingDown bool
 }
 
+// SendQueueBounds are the send queue bounds of every session (messages,
+// bytes), defaults applied.
+func (s *Server) SendQueueBounds() (int, int64) { return s.cfg.SendQueueLen, s.cfg.SendQueueBytes }
+
 // NewServer returns a server for cfg with the defaults applied. It panics if
 // cfg.OnSession is nil.
 func NewServer(cfg Config) *Server {

@@ -11,7 +11,7 @@ import { Server } from "socket.io";
 
 const USAGE =
   "usage: node reference-server.mjs [--addr host:port] [--ping-interval ms] " +
-  "[--ping-timeout ms] [--connect-timeout ms] [--allow-eio3] [--websocket-compression]";
+  "[--ping-timeout ms] [--connect-timeout ms] [--allow-eio3] [--websocket-compression] [--recovery duration]";
 
 function fail(msg) {
   process.stderr.write(`reference-server: ${msg}\n${USAGE}\n`);
@@ -38,7 +38,7 @@ function parseDuration(name, text) {
 }
 
 function parseArgs(argv) {
-  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000, allowEIO3: false };
+  const opts = { addr: "127.0.0.1:0", pingInterval: 2000, pingTimeout: 2000, connectTimeout: 45000, allowEIO3: false, recovery: 0 };
   const booleans = {
     "allow-eio3": () => (opts.allowEIO3 = true),
     "websocket-compression": () => (opts.perMessageDeflate = { threshold: 1024 }),
@@ -48,6 +48,7 @@ function parseArgs(argv) {
     "ping-interval": (v) => (opts.pingInterval = parseDuration("ping-interval", v)),
     "ping-timeout": (v) => (opts.pingTimeout = parseDuration("ping-timeout", v)),
     "connect-timeout": (v) => (opts.connectTimeout = parseDuration("connect-timeout", v)),
+    recovery: (v) => (opts.recovery = parseDuration("recovery", v)),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -95,6 +96,10 @@ const io = new Server(httpServer, {
   allowEIO3: opts.allowEIO3,
   perMessageDeflate: opts.perMessageDeflate ?? false,
   serveClient: true,
+  // --recovery <duration>: connection state recovery with that window (off by default).
+  ...(opts.recovery > 0
+    ? { connectionStateRecovery: { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true } }
+    : {}),
 });
 
 // splitAck separates a trailing ack callback from the event arguments.

@@ -6,6 +6,7 @@ package adaptertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -57,6 +58,8 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 		{"cross-node all rooms and server count", 2, testCrossRooms},
 		{"cross-node server-side emit", 2, testCrossServerSideEmit},
 		{"local flag stays local", 2, testLocal},
+		{"recovery: offsets, sessions, missed packets", 1, testRecovery},
+		{"recovery: refusals and expiry", 1, testRecoveryRefusals},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
@@ -603,5 +606,141 @@ func (s *FakeSocket) Answer(id uint64, args ...any) {
 	s.mu.Unlock()
 	if fn != nil {
 		fn(args)
+	}
+}
+
+// sessionStore enables recovery on node 0, or skips the test when the
+// adapter does not implement adapter.SessionStore.
+func sessionStore(t *testing.T, h *harness, opts adapter.RecoveryOptions, onExpire func(adapter.Session)) adapter.SessionStore {
+	t.Helper()
+	st, ok := h.nodes[0].adapter.(adapter.SessionStore)
+	if !ok {
+		t.Skip("the adapter does not implement adapter.SessionStore")
+	}
+	st.EnableRecovery(opts, onExpire)
+	return st
+}
+
+// lastArg is the last argument of an encoded event.
+func lastArg(t *testing.T, text string) any {
+	t.Helper()
+	i := strings.IndexByte(text, '[')
+	var args []any
+	if i < 0 || json.Unmarshal([]byte(text[i:]), &args) != nil || len(args) == 0 {
+		t.Fatalf("not an event: %q", text)
+	}
+	return args[len(args)-1]
+}
+
+func testRecovery(t *testing.T, h *harness) {
+	st := sessionStore(t, h, adapter.RecoveryOptions{}, nil)
+	a := h.nodes[0].adapter
+	since := st.CurrentOffset()
+	s1, s2 := h.socket(0, "s1", "r"), h.socket(0, "s2", "r")
+	room := []adapter.Room{"r"}
+	_ = a.Broadcast(event("m", 1), adapter.BroadcastOptions{Rooms: room})
+	expectCounts(t, h, map[*FakeSocket]int{s1: 1, s2: 1})
+	offset, ok := lastArg(t, s1.Last()).(string)
+	if !ok || s1.Last() != s2.Last() {
+		t.Fatalf("stored broadcast %q has no offset or differs between recipients", s1.Last())
+	}
+	if offset != st.CurrentOffset() {
+		t.Fatalf("offset %q, current %q", offset, st.CurrentOffset())
+	}
+	// Volatile and acknowledged broadcasts are not stored and carry none.
+	_ = a.Broadcast(event("v", 1), adapter.BroadcastOptions{Rooms: room, Flags: adapter.Flags{Volatile: true}})
+	expectCounts(t, h, map[*FakeSocket]int{s1: 2, s2: 2})
+	if got := s1.Last(); got != `2["v",1]` {
+		t.Fatalf("volatile broadcast %q", got)
+	}
+	p := event("a", 1)
+	p.ID, p.HasID = 9, true
+	_ = a.BroadcastWithAck(p, adapter.BroadcastOptions{Rooms: room}, func(int) {}, func([]any) {})
+	expectCounts(t, h, map[*FakeSocket]int{s1: 3, s2: 3})
+	if got := s1.Last(); got != `29["a",1]` {
+		t.Fatalf("acknowledged broadcast %q", got)
+	}
+
+	// s1 leaves for a recoverable reason; what follows is partly for it.
+	a.DelAll("s1")
+	if !st.PersistSession(adapter.Session{SID: "s1", PID: "p1", Rooms: room, Data: "d", Since: since}) {
+		t.Fatal("session not kept")
+	}
+	_ = a.Broadcast(event("m", 2), adapter.BroadcastOptions{Rooms: room})
+	_ = a.Broadcast(event("m", 3), adapter.BroadcastOptions{Rooms: []adapter.Room{"other"}})
+	_ = a.Broadcast(event("m", 4), adapter.BroadcastOptions{Except: room})
+	_ = a.Broadcast(event("m", 5), adapter.BroadcastOptions{})
+	_ = a.Broadcast(event("m", 6), adapter.BroadcastOptions{Rooms: []adapter.Room{"s1"}})
+
+	if _, ok := st.TakeSession("p2", offset); ok {
+		t.Fatal("an unknown pid was taken")
+	}
+	sess, ok := st.TakeSession("p1", offset)
+	if !ok || sess.SID != "s1" || sess.Data != "d" || !slices.Equal(sess.Rooms, room) {
+		t.Fatalf("session %+v, %v", sess, ok)
+	}
+	if _, ok := st.TakeSession("p1", offset); ok {
+		t.Fatal("a session was taken twice")
+	}
+	var got []string
+	if !st.Resume(sess, offset, func(missed []adapter.MissedPacket) bool {
+		for _, m := range missed {
+			got = append(got, string(m.Text))
+		}
+		return true
+	}) {
+		t.Fatal("resume failed")
+	}
+	if len(got) != 3 || !strings.HasPrefix(got[0], `2["m",2,`) || !strings.HasPrefix(got[1], `2["m",5,`) || !strings.HasPrefix(got[2], `2["m",6,`) {
+		t.Fatalf("missed packets %q, want m 2, 5, 6", got)
+	}
+	// Without an offset, the packets since the session began.
+	if !st.PersistSession(sess) {
+		t.Fatal("session not kept")
+	}
+	sess, _ = st.TakeSession("p1", "")
+	got = nil
+	st.Resume(sess, "", func(missed []adapter.MissedPacket) bool {
+		for _, m := range missed {
+			got = append(got, string(m.Text))
+		}
+		return true
+	})
+	if len(got) != 4 || !strings.HasPrefix(got[0], `2["m",1,`) {
+		t.Fatalf("missed packets since the start %q", got)
+	}
+}
+
+func testRecoveryRefusals(t *testing.T, h *harness) {
+	expired := make(chan adapter.Session, 1)
+	st := sessionStore(t, h, adapter.RecoveryOptions{MaxDisconnectionDuration: 100 * time.Millisecond, MaxPackets: 2},
+		func(s adapter.Session) { expired <- s })
+	a := h.nodes[0].adapter
+	since := st.CurrentOffset()
+	st.PersistSession(adapter.Session{SID: "s1", PID: "p1", Since: since})
+	for i := range 3 {
+		_ = a.Broadcast(event("m", i), adapter.BroadcastOptions{})
+	}
+	// m 0 was evicted (MaxPackets 2): the session cannot be exact.
+	if _, ok := st.TakeSession("p1", since); ok {
+		t.Fatal("recovered with evicted packets")
+	}
+	if _, ok := st.TakeSession("p1", "zzz"); ok {
+		t.Fatal("recovered with a bad offset")
+	}
+	st.PersistSession(adapter.Session{SID: "s2", PID: "p2", Since: st.CurrentOffset()})
+	select {
+	case s := <-expired:
+		if s.SID != "s2" {
+			t.Fatalf("expired %+v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no expiry")
+	}
+	if _, ok := st.TakeSession("p2", ""); ok {
+		t.Fatal("an expired session was taken")
+	}
+	if got := st.RecoveryStats(); got.Expired != 1 || got.EvictedForSize == 0 || got.Sessions != 0 {
+		t.Fatalf("stats %+v", got)
 	}
 }
