@@ -77,10 +77,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        timeout    <duration>
 //	        on_error   deny|allow
 //	        header     <name> <value>
+//	        batch      <n>
 //	    }]
 //	    hook_concurrency         <n>
 //	    hook_queue_size          <n>
+//	    hook_queue_bytes         <size>
 //	    hook_max_queued          <n>
+//	    hook_max_queued_bytes    <size>
+//	    hook_overflow            backpressure|drop|disconnect
 //	    hook_disconnect_attempts <n>
 //	    hook_retry_backoff       <duration>
 //	    hook_retry_backoff_max   <duration>
@@ -190,13 +194,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     select; secret signs the requests (HMAC-SHA256); timeout bounds one
 //     request (default 5s); on_error says whether a connect whose hook
 //     failed is refused (deny, default) or accepted (allow); header adds a
-//     request header (repeatable). Several hooks are called in file order.
+//     request header (repeatable); batch <n> sends up to n events and
+//     disconnects of different sockets in one POST of type "batch" (each
+//     socket's still in order; docs/webhooks.md). Several hooks are called
+//     in file order.
 //     If a namespace rule and a hook handle one event, the rule runs first
 //     and its ack wins.
 //   - hook_concurrency (default 64): hook requests in flight at once; more
-//     wait for a slot. hook_queue_size (64) per socket and hook_max_queued
-//     (65536) overall bound the events waiting: beyond them events are
-//     dropped, counted, and acked with reason queue_full.
+//     wait for a slot. hook_queue_size (64) and hook_queue_bytes (4MiB)
+//     per socket, hook_max_queued (65536) and hook_max_queued_bytes
+//     (256MiB) overall bound the events waiting (bytes as encoded for the
+//     request). What a full queue does is hook_overflow's choice:
+//     backpressure (default) stops reading from that client until there
+//     is room, so nothing is dropped; drop drops the event, counted, acked
+//     with reason queue_full; disconnect drops it and closes the client.
+//     Disconnect hooks are always queued.
 //     hook_disconnect_attempts (3), hook_retry_backoff (100ms) and
 //     hook_retry_backoff_max (1s) retry disconnect hooks;
 //     hook_max_reply_size (1MiB) bounds a reply.
@@ -424,7 +436,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "hook_concurrency", "hook_queue_size", "hook_max_queued", "hook_disconnect_attempts",
-			"hook_retry_backoff", "hook_retry_backoff_max", "hook_max_reply_size":
+			"hook_retry_backoff", "hook_retry_backoff_max", "hook_max_reply_size",
+			"hook_queue_bytes", "hook_max_queued_bytes", "hook_overflow":
 			if err := parseHookLimit(d, h, opt); err != nil { // webhook.go
 				return err
 			}

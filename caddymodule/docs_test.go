@@ -214,6 +214,10 @@ var (
 		"hook_retry_backoff":       "hook_retry_backoff 50ms",
 		"hook_retry_backoff_max":   "hook_retry_backoff_max 2s",
 		"hook_max_reply_size":      "hook_max_reply_size 64KiB",
+		"hook_queue_bytes":         "hook_queue_bytes 1MiB",
+		"hook_max_queued_bytes":    "hook_max_queued_bytes 64MiB",
+		"hook_overflow":            "hook_overflow drop",
+		"hook/batch":               "batch 50",
 
 		"api":       "api /api {\n\ttoken t\n}",
 		"api/token": "token t",
@@ -483,6 +487,10 @@ func codeDefaults() map[string]string {
 		"hook_retry_backoff":       fmtDuration(hooks.DefaultRetryBackoff),
 		"hook_retry_backoff_max":   fmtDuration(hooks.DefaultRetryBackoffMax),
 		"hook_max_reply_size":      fmtSize(hooks.DefaultMaxReplyBytes),
+		"hook_queue_bytes":         fmtSize(hooks.DefaultQueueBytes),
+		"hook_max_queued_bytes":    fmtSize(hooks.DefaultMaxQueuedBytes),
+		"hook_overflow":            hooks.DefaultOverflow,
+		"batch":                    "off",
 	}
 }
 

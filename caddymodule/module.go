@@ -169,17 +169,38 @@ type Handler struct {
 	HookConcurrency int `json:"hook_concurrency,omitempty"`
 
 	// Most events one socket may have waiting for its hooks. When it is
-	// reached, the socket's further events are dropped (counted in
-	// caddy_socketio_hook_dropped_events_total), and a client that asked
-	// for an ack gets {"error":"hook failed","reason":"queue_full"}.
-	// Disconnects are always queued. Default: 64.
+	// reached, hook_overflow decides: by default (backpressure) Caddy
+	// stops reading from that client until its queue has room again, so
+	// nothing is dropped. Disconnects are always queued. Default: 64.
 	HookQueueSize int `json:"hook_queue_size,omitempty"`
 
+	// Most bytes one socket's queued events may hold (as encoded for the
+	// request: the JSON of their arguments, binary by its base64 size,
+	// plus 256 bytes each). One event always fits an empty queue.
+	// Reaching it is handled as hook_queue_size. Default: 4194304 (4 MiB).
+	HookQueueBytes int64 `json:"hook_queue_bytes,omitempty"`
+
 	// Most events and disconnects accepted and not yet delivered, all
-	// sockets together; beyond it events are dropped as when a socket's
-	// queue is full. Bounds the memory the hooks use when the application
-	// is slow or down. Default: 65536.
+	// sockets together; reaching it is handled as hook_queue_size (every
+	// socket that adds an event is paused, by default). Bounds the memory
+	// the hooks use when the application is slow or down. Default: 65536.
 	HookMaxQueued int `json:"hook_max_queued,omitempty"`
+
+	// Most bytes of all sockets' queued events together, counted as
+	// hook_queue_bytes counts them. Disconnects are always queued, and a
+	// paused socket may have added the one event that paused it.
+	// Default: 268435456 (256 MiB).
+	HookMaxQueuedBytes int64 `json:"hook_max_queued_bytes,omitempty"`
+
+	// What happens to an event that finds its socket's queue, or all
+	// queues, full: "backpressure" stops reading from that client until
+	// there is room (TCP and HTTP flow control slow it down; nothing is
+	// dropped; the heartbeat keeps it alive), "drop" drops the event
+	// (counted in caddy_socketio_hook_dropped_events_total; a client that
+	// asked for an ack gets {"error":"hook failed","reason":"queue_full"}),
+	// "disconnect" drops it likewise and closes the client's connection.
+	// Default: "backpressure".
+	HookOverflow string `json:"hook_overflow,omitempty"`
 
 	// How many times a disconnect hook is tried when the application is
 	// unreachable, times out or answers 429 or 5xx (other hooks are tried

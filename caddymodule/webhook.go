@@ -58,6 +58,12 @@ type Hook struct {
 	// answered an empty body. Default: "deny".
 	OnError string `json:"on_error,omitempty"`
 
+	// Batch, when above 1, sends the hook's events and disconnects of
+	// several sockets in one POST of type "batch" (at most this many),
+	// the reply carrying one reply per event (docs/webhooks.md). Each
+	// socket's are still delivered one at a time, in order. Default: off.
+	Batch int `json:"batch,omitempty"`
+
 	// Extra request headers, e.g. {"X-Api-Key": ["{env.APP_KEY}"]}
 	// (placeholders are replaced when the config is loaded). Content-Type
 	// and X-Socketio-* are reserved.
@@ -71,7 +77,10 @@ func (h *Handler) hooksConfig() (hooks.Config, error) {
 	cfg := hooks.Config{
 		Concurrency:        h.HookConcurrency,
 		QueueSize:          h.HookQueueSize,
+		QueueBytes:         h.HookQueueBytes,
 		MaxQueued:          h.HookMaxQueued,
+		MaxQueuedBytes:     h.HookMaxQueuedBytes,
+		Overflow:           h.HookOverflow,
 		DisconnectAttempts: h.HookDisconnectAttempts,
 		RetryBackoff:       time.Duration(h.HookRetryBackoff),
 		RetryBackoffMax:    time.Duration(h.HookRetryBackoffMax),
@@ -85,6 +94,7 @@ func (h *Handler) hooksConfig() (hooks.Config, error) {
 			Secret:     repl.ReplaceKnown(hk.Secret, ""),
 			Timeout:    time.Duration(hk.Timeout),
 			OnError:    hk.OnError,
+			Batch:      hk.Batch,
 		}
 		if hk.Secret != "" && c.Secret == "" {
 			return cfg, fmt.Errorf("hook %s: secret %q is empty once its placeholders are replaced", hookLabel(c.URL), hk.Secret)
@@ -216,6 +226,16 @@ func parseHook(d *caddyfile.Dispenser, h *Handler) error {
 			if hk.OnError != hooks.OnErrorDeny && hk.OnError != hooks.OnErrorAllow {
 				return d.Errf("hook on_error: want deny or allow, not %q", hk.OnError)
 			}
+		case "batch":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return d.Errf("hook batch: want 1 to 10000, not %q", v)
+			}
+			hk.Batch = n
 		case "header":
 			var k, v string
 			if !d.AllArgs(&k, &v) {
@@ -253,6 +273,26 @@ func parseHookLimit(d *caddyfile.Dispenser, h *Handler, opt string) error {
 		return d.ArgErr()
 	}
 	switch opt {
+	case "hook_overflow":
+		switch v {
+		case hooks.OverflowBackpressure, hooks.OverflowDrop, hooks.OverflowDisconnect:
+			h.HookOverflow = v
+		default:
+			return d.Errf("hook_overflow: want backpressure, drop or disconnect, not %q", v)
+		}
+	case "hook_queue_bytes", "hook_max_queued_bytes":
+		n, err := humanize.ParseBytes(v)
+		if err != nil {
+			return d.Errf("%s: %v", opt, err)
+		}
+		if n == 0 || n > 1<<40 {
+			return d.Errf("%s out of range: %q", opt, v)
+		}
+		if opt == "hook_queue_bytes" {
+			h.HookQueueBytes = int64(n)
+		} else {
+			h.HookMaxQueuedBytes = int64(n)
+		}
 	case "hook_retry_backoff", "hook_retry_backoff_max":
 		dur, err := caddy.ParseDuration(v)
 		if err != nil {
@@ -301,9 +341,11 @@ func parseHookLimit(d *caddyfile.Dispenser, h *Handler, opt string) error {
 func (h *Handler) webhookSettings() any {
 	if len(h.Hooks) == 0 && h.API == nil && h.HookConcurrency == 0 && h.HookQueueSize == 0 &&
 		h.HookMaxQueued == 0 && h.HookDisconnectAttempts == 0 && h.HookRetryBackoff == 0 &&
-		h.HookRetryBackoffMax == 0 && h.HookMaxReplyBytes == 0 {
+		h.HookRetryBackoffMax == 0 && h.HookMaxReplyBytes == 0 && h.HookQueueBytes == 0 &&
+		h.HookMaxQueuedBytes == 0 && h.HookOverflow == "" {
 		return nil
 	}
 	return []any{h.Hooks, h.HookConcurrency, h.HookQueueSize, h.HookMaxQueued, h.HookDisconnectAttempts,
-		h.HookRetryBackoff, h.HookRetryBackoffMax, h.HookMaxReplyBytes, h.API}
+		h.HookRetryBackoff, h.HookRetryBackoffMax, h.HookMaxReplyBytes, h.API,
+		h.HookQueueBytes, h.HookMaxQueuedBytes, h.HookOverflow}
 }

@@ -40,6 +40,7 @@ func registerWebhookMetrics(reg *prometheus.Registry) error {
 type hookCollector struct {
 	latency, deliveries, errs, timeouts, retries, dropped, refused, failures *prometheus.Desc
 	queued, inFlight, droppedEvents                                          *prometheus.Desc
+	queuedBytes, paused, pauses, pausedSeconds                               *prometheus.Desc
 }
 
 func newHookCollector() *hookCollector {
@@ -58,13 +59,17 @@ func newHookCollector() *hookCollector {
 
 		queued:        d("hook_queued", "Events and disconnects accepted for the webhooks and not yet delivered, by hub.", "hub"),
 		inFlight:      d("hook_requests_in_flight", "Webhook requests in flight, by hub.", "hub"),
-		droppedEvents: d("hook_dropped_events_total", "Events dropped because a socket's queue (hook_queue_size) or all queues (hook_max_queued) were full, or the hub was closing, each counted once, by hub.", "hub"),
+		droppedEvents: d("hook_dropped_events_total", "Events dropped because a socket's queue (hook_queue_size, hook_queue_bytes) or all queues (hook_max_queued, hook_max_queued_bytes) were full with hook_overflow drop or disconnect, or the hub was closing, each counted once, by hub.", "hub"),
+		queuedBytes:   d("hook_queued_bytes", "Bytes held by the events queued for the webhooks (as hook_queue_bytes counts them), by hub.", "hub"),
+		paused:        d("hook_paused_sockets", "Sockets whose client is not read from now because their webhook queue is full (hook_overflow backpressure), by hub.", "hub"),
+		pauses:        d("hook_pauses_total", "Times a socket's client stopped being read from because its webhook queue was full, by hub.", "hub"),
+		pausedSeconds: d("hook_paused_seconds_total", "Time sockets spent paused by webhook backpressure, counted when each pause ends, by hub.", "hub"),
 	}
 }
 
 func (c *hookCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.latency, c.deliveries, c.errs, c.timeouts, c.retries, c.dropped,
-		c.refused, c.failures, c.queued, c.inFlight, c.droppedEvents} {
+		c.refused, c.failures, c.queued, c.inFlight, c.droppedEvents, c.queuedBytes, c.paused, c.pauses, c.pausedSeconds} {
 		ch <- d
 	}
 }
@@ -79,6 +84,10 @@ type hookSums struct {
 type hubSums struct {
 	queued, inFlight float64
 	dropped          uint64
+	queuedBytes      float64
+	paused           float64
+	pauses           uint64
+	pausedSeconds    float64
 	hooks            map[string]*hookSums
 	order            []string
 }
@@ -101,6 +110,10 @@ func (c *hookCollector) Collect(ch chan<- prometheus.Metric) {
 		s.queued += float64(st.Queued)
 		s.inFlight += float64(st.InFlight)
 		s.dropped += st.Dropped
+		s.queuedBytes += float64(st.QueuedBytes)
+		s.paused += float64(st.Paused)
+		s.pauses += st.Pauses
+		s.pausedSeconds += st.PausedSeconds
 		for _, hs := range st.Hooks {
 			label := hookLabel(hs.URL)
 			k := s.hooks[label]
@@ -132,6 +145,10 @@ func (c *hookCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, s.queued, name)
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, s.inFlight, name)
 		ch <- prometheus.MustNewConstMetric(c.droppedEvents, prometheus.CounterValue, float64(s.dropped), name)
+		ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, s.queuedBytes, name)
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, s.paused, name)
+		ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.CounterValue, float64(s.pauses), name)
+		ch <- prometheus.MustNewConstMetric(c.pausedSeconds, prometheus.CounterValue, s.pausedSeconds, name)
 		for _, label := range s.order {
 			k := s.hooks[label]
 			counter := func(d *prometheus.Desc, v uint64, extra ...string) {

@@ -97,9 +97,36 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 // client of every node answered, the operator's Timeout passed (ErrTimeout)
 // or ctx is done (ctx.Err()). What arrived is returned in every case.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	acks, _, err := b.EmitWithAcks(ctx, event, args...)
+	if acks == nil && err != nil {
+		return nil, err
+	}
+	out := make([]any, len(acks))
+	for i, a := range acks {
+		if len(a.Args) > 0 {
+			out[i] = a.Args[0]
+		}
+	}
+	return out, err
+}
+
+// AckResponse is one client's acknowledgement of a broadcast: the socket
+// that answered ("" when a node of the cluster did not say: a Node.js
+// server) and every argument it passed (only the first from a Node.js
+// server).
+type AckResponse struct {
+	Socket SocketID
+	Args   []any
+}
+
+// EmitWithAcks is EmitWithAck with every argument of every
+// acknowledgement and the socket that sent it. pending lists the selected
+// sockets that had not answered when it returned (those of nodes that do
+// not report socket ids excepted).
+func (b *BroadcastOperator) EmitWithAcks(ctx context.Context, event string, args ...any) (acks []AckResponse, pending []SocketID, err error) {
 	p, err := b.packet(event, args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if b.timeout > 0 {
 		var cancel context.CancelFunc
@@ -110,9 +137,10 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 
 	var (
 		mu          sync.Mutex
-		responses   []any
+		responses   []AckResponse
 		expected    int
 		nodesCounts int
+		selected    []SocketID
 		done        = make(chan struct{})
 		closed      bool
 	)
@@ -123,28 +151,27 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 			close(done)
 		}
 	}
-	err = b.nsp.adapter.BroadcastWithAck(p, b.options(), func(n int) {
+	err = b.nsp.adapter.BroadcastWithAck(p, b.options(), func(n int, ids []SocketID) {
 		mu.Lock()
 		expected += n
 		nodesCounts++
+		selected = append(selected, ids...)
 		check()
 		mu.Unlock()
-	}, func(a []any) {
+	}, func(from SocketID, a []any) {
 		mu.Lock()
-		var first any
-		if len(a) > 0 {
-			first = a[0]
+		if !closed {
+			responses = append(responses, AckResponse{Socket: from, Args: a})
 		}
-		responses = append(responses, first)
 		check()
 		mu.Unlock()
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n, err := b.nsp.adapter.ServerCount(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mu.Lock()
 	servers = n
@@ -157,15 +184,24 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	out := append([]any(nil), responses...)
+	out := append([]AckResponse(nil), responses...)
+	answered := make(map[SocketID]bool, len(out))
+	for _, r := range out {
+		answered[r.Socket] = true
+	}
+	for _, id := range selected {
+		if !answered[id] {
+			pending = append(pending, id)
+		}
+	}
 	if !closed {
 		closed = true
 		if ctx.Err() == context.DeadlineExceeded && b.timeout > 0 {
-			return out, ErrTimeout
+			return out, pending, ErrTimeout
 		}
-		return out, ctx.Err()
+		return out, pending, ctx.Err()
 	}
-	return out, nil
+	return out, pending, nil
 }
 
 // FetchSockets describes the selected sockets of every node.

@@ -305,13 +305,21 @@ type emitRequest struct {
 	AckTimeout string   `json:"ack_timeout"`
 }
 
-// emitAckReply answers POST /emit with ack_timeout: the first argument of
-// each ack received, and whether some selected client did not answer in
-// time.
+// emitAckReply answers POST /emit with ack_timeout: every acknowledgement
+// received, with the socket that sent it and all its arguments, and the
+// selected sockets that did not answer in time.
 type emitAckReply struct {
-	OK       bool  `json:"ok"`
-	Acks     []any `json:"acks"`
-	TimedOut bool  `json:"timed_out"`
+	OK       bool          `json:"ok"`
+	Acks     []ackResponse `json:"acks"`
+	TimedOut []string      `json:"timed_out"`
+}
+
+// ackResponse is one client's acknowledgement; Socket is null when a
+// Node.js server of the cluster answered for it (it forwards neither the
+// socket id nor more than the first argument).
+type ackResponse struct {
+	Socket *string `json:"socket"`
+	Args   []any   `json:"args"`
 }
 
 func (h *Handler) emit(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -352,16 +360,27 @@ func (h *Handler) emit(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		return okReply{OK: true}, nil
 	}
-	acks, err := op.Timeout(timeout).EmitWithAck(r.Context(), req.Event, args...)
+	acks, pending, err := op.Timeout(timeout).EmitWithAcks(r.Context(), req.Event, args...)
 	timedOut := errors.Is(err, socketio.ErrTimeout)
 	if err != nil && !timedOut {
 		return nil, emitError(err)
 	}
-	if acks == nil {
-		acks = []any{}
+	out := emitAckReply{OK: true, Acks: make([]ackResponse, 0, len(acks)), TimedOut: make([]string, 0, len(pending))}
+	for _, a := range acks {
+		r := ackResponse{Args: []any{}}
+		if a.Socket != "" {
+			id := string(a.Socket)
+			r.Socket = &id
+		}
+		if len(a.Args) > 0 {
+			r.Args, _ = hooks.EncodeBinary(a.Args).([]any)
+		}
+		out.Acks = append(out.Acks, r)
 	}
-	enc, _ := hooks.EncodeBinary(acks).([]any)
-	return emitAckReply{OK: true, Acks: enc, TimedOut: timedOut}, nil
+	for _, id := range pending {
+		out.TimedOut = append(out.TimedOut, string(id))
+	}
+	return out, nil
 }
 
 func emitError(err error) error {

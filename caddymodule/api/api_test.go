@@ -234,8 +234,9 @@ func TestEmitWithAcks(t *testing.T) {
 	e := newEnv(t)
 	a, aid := e.client(t, "/")
 	b, bid := e.client(t, "/")
-	silent, _ := e.client(t, "/")
+	silent, silentID := e.client(t, "/")
 	e.ok(t, "POST", "/join", `{"sockets":["`+aid+`","`+bid+`"],"rooms":["r"]}`)
+	aID, bID := aid, bid
 
 	call := func(body string) chan any {
 		ch := make(chan any, 1)
@@ -269,21 +270,35 @@ func TestEmitWithAcks(t *testing.T) {
 		return nil
 	}
 
-	// every selected client answers: one ack per socket, first argument each
+	// every selected client answers: one ack per socket, with its id and
+	// every argument, binary as {"_binary": ...}
 	ch := call(`{"event":"q","to":["r"],"ack_timeout":"3s"}`)
-	answerAcks(t, a, `["from-a","ignored"]`, 1)
+	answerAcks(t, a, `["from-a",{"n":42},"third"]`, 1)
 	f := b.Read()
 	id := f[2:strings.IndexByte(f, '[')]
-	b.Send("461-" + id + `[{"_placeholder":true,"num":0}]`)
+	b.Send("461-" + id + `["re",{"n":42},{"_placeholder":true,"num":0}]`)
 	b.SendBinary([]byte{9})
 	m := wait(ch)
-	acks, _ := m["acks"].([]any)
-	if m["timed_out"] != false || len(acks) != 2 || !slices.ContainsFunc(acks, func(v any) bool { return v == "from-a" }) ||
-		!slices.ContainsFunc(acks, func(v any) bool { return reflect.DeepEqual(v, map[string]any{"_binary": "CQ=="}) }) {
+	bySocket := func(m map[string]any) map[string]any {
+		out := map[string]any{}
+		acks, _ := m["acks"].([]any)
+		for _, x := range acks {
+			r, _ := x.(map[string]any)
+			sid, _ := r["socket"].(string)
+			out[sid] = r["args"]
+		}
+		return out
+	}
+	got := bySocket(m)
+	want := map[string]any{
+		aID: []any{"from-a", map[string]any{"n": float64(42)}, "third"},
+		bID: []any{"re", map[string]any{"n": float64(42)}, map[string]any{"_binary": "CQ=="}},
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(m["timed_out"], []any{}) {
 		t.Fatalf("answer %v", m)
 	}
 
-	// one client never answers: what arrived, and timed_out
+	// one client never answers: what arrived, and the one that timed out
 	start := time.Now()
 	ch = call(`{"event":"q","ack_timeout":"300ms"}`)
 	answerAcks(t, a, `["a2"]`, 1)
@@ -295,14 +310,14 @@ func TestEmitWithAcks(t *testing.T) {
 	if el := time.Since(start); el < 300*time.Millisecond {
 		t.Fatalf("answered after %v", el)
 	}
-	acks, _ = m["acks"].([]any)
-	if m["timed_out"] != true || len(acks) != 2 {
+	if got := bySocket(m); len(got) != 2 || !reflect.DeepEqual(got[aID], []any{"a2"}) ||
+		!reflect.DeepEqual(m["timed_out"], []any{silentID}) {
 		t.Fatalf("answer %v", m)
 	}
 
 	// nobody selected: an empty list at once
 	m = wait(call(`{"event":"q","to":["empty-room"],"ack_timeout":"5s"}`))
-	if acks, ok := m["acks"].([]any); !ok || len(acks) != 0 || m["timed_out"] != false {
+	if acks, ok := m["acks"].([]any); !ok || len(acks) != 0 || !reflect.DeepEqual(m["timed_out"], []any{}) {
 		t.Fatalf("answer %v", m)
 	}
 }

@@ -34,17 +34,46 @@ func trivialUpstream(b *testing.B, reply string) (*httptest.Server, *atomic.Int6
 // Concurrency settings.
 func BenchmarkForward100Clients(b *testing.B) {
 	for _, conc := range []int{8, 64} {
-		b.Run("concurrency="+strconv.Itoa(conc), func(b *testing.B) { benchForward(b, conc) })
+		b.Run("concurrency="+strconv.Itoa(conc), func(b *testing.B) { benchForward(b, conc, 0) })
+	}
+	for _, batch := range []int{100} {
+		b.Run("concurrency=8/batch="+strconv.Itoa(batch), func(b *testing.B) { benchForward(b, 8, batch) })
 	}
 }
 
-func benchForward(b *testing.B, concurrency int) {
+// batchUpstream answers batches with one null reply per event; it counts
+// events.
+func batchUpstream(b *testing.B) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		k := bytes.Count(body, []byte(`{"type":"event"`))
+		n.Add(int64(k))
+		out := make([]byte, 0, 16+5*k)
+		out = append(out, `{"replies":[`...)
+		for i := range k {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, "null"...)
+		}
+		out = append(out, "]}"...)
+		_, _ = w.Write(out)
+	}))
+	b.Cleanup(hs.Close)
+	return hs, &n
+}
+
+func benchForward(b *testing.B, concurrency, batch int) {
 	const clients = 100
 	up, got := trivialUpstream(b, "")
+	if batch > 0 {
+		up, got = batchUpstream(b)
+	}
 	_, hs, d := setup(b, hooks.Config{
 		Concurrency: concurrency,
-		QueueSize:   1 << 20, MaxQueued: 1 << 30, // measure throughput, not drops
-		Hooks: []hooks.Hook{{URL: up.URL, Events: []string{"e"}}},
+		QueueSize:   1 << 20, MaxQueued: 1 << 30, // measure throughput, not pauses
+		Hooks: []hooks.Hook{{URL: up.URL, Events: []string{"e"}, Batch: batch}},
 	})
 	cs := make([]*wsClient, clients)
 	for i := range cs {

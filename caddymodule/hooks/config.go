@@ -20,6 +20,26 @@ const (
 	DefaultRetryBackoff       = 100 * time.Millisecond
 	DefaultRetryBackoffMax    = time.Second
 	DefaultMaxReplyBytes      = 1 << 20
+	DefaultQueueBytes         = 4 << 20
+	DefaultMaxQueuedBytes     = 256 << 20
+	DefaultOverflow           = OverflowBackpressure
+)
+
+// Overflow policies: what happens to a socket's event when its queue (or
+// all queues together) is full.
+const (
+	// OverflowBackpressure queues the event and stops reading from the
+	// socket's connection until its queue has room again (and the queues
+	// together are under their bounds): TCP and HTTP flow control slow the
+	// client down; nothing is dropped.
+	OverflowBackpressure = "backpressure"
+	// OverflowDrop drops the event, counted, with an error ack
+	// {"error":"hook failed","reason":"queue_full"} when the client asked
+	// for one.
+	OverflowDrop = "drop"
+	// OverflowDisconnect drops the event as OverflowDrop does and closes
+	// the client's connection.
+	OverflowDisconnect = "disconnect"
 )
 
 // Config configures a Dispatcher: the hooks and the limits shared by all of
@@ -35,18 +55,36 @@ type Config struct {
 	Concurrency int `json:"concurrency,omitempty"`
 
 	// QueueSize is the most events one socket may have waiting for their
-	// hooks (the one being delivered not counted). When it is full, further
-	// events of that socket are dropped (counted in Stats) and a client that
-	// asked for an acknowledgement gets the error ack
-	// [{"error":"hook failed","reason":"queue_full"}]. A disconnect is
-	// always queued. Default 64.
+	// hooks (the one being delivered not counted). What happens to the
+	// next one is Overflow's choice. A disconnect is always queued.
+	// Default 64.
 	QueueSize int `json:"queue_size,omitempty"`
+
+	// QueueBytes bounds the bytes one socket's queued events hold (the
+	// one being delivered counted), as encoded for the request: the JSON
+	// of their arguments, binary counted by its base64 size, plus a fixed
+	// 256 bytes each. One event is always accepted into an empty queue,
+	// so a single event larger than the bound still goes through.
+	// Default 4 MiB.
+	QueueBytes int64 `json:"queue_bytes,omitempty"`
 
 	// MaxQueued is the most events and disconnects accepted and not yet
 	// done (queued or being delivered) in all sockets together; beyond it
-	// events are dropped as when a socket's queue is full.
+	// Overflow applies as when a socket's queue is full.
 	// Default 65536.
 	MaxQueued int `json:"max_queued,omitempty"`
+
+	// MaxQueuedBytes bounds the bytes of all sockets' queued events
+	// together, counted as QueueBytes counts them. Disconnects are always
+	// queued, and with backpressure each socket may add the event that
+	// made it pause. Default 256 MiB.
+	MaxQueuedBytes int64 `json:"max_queued_bytes,omitempty"`
+
+	// Overflow is the policy for an event that finds its socket's queue,
+	// or all queues together, full: "backpressure" (pause reading that
+	// client until there is room; nothing is dropped), "drop" or
+	// "disconnect". Default "backpressure".
+	Overflow string `json:"overflow,omitempty"`
 
 	// DisconnectAttempts is how many times a disconnect hook is tried when
 	// the app is unreachable, times out or answers 429 or 5xx (apps keep
@@ -99,6 +137,12 @@ type Hook struct {
 	// answered with an empty body. Default "deny".
 	OnError string `json:"on_error,omitempty"`
 
+	// Batch, when above 1, sends this hook's events and disconnects in
+	// batches of up to Batch, several sockets in one POST of type "batch"
+	// (docs/webhooks.md); each socket's still go one at a time, in order.
+	// Connects are never batched. Default 0: one request per event.
+	Batch int `json:"batch,omitempty"`
+
 	// Header adds headers to every request, e.g. {"X-Api-Key": ["k"]}.
 	// They cannot replace Content-Type or the X-Socketio-* headers.
 	Header http.Header `json:"header,omitempty"`
@@ -143,6 +187,8 @@ type hook struct {
 	allow   bool
 	header  http.Header
 	stats   *hookStats
+	batch   int
+	batcher *batcher
 }
 
 func (c Config) withDefaults() Config {
@@ -154,6 +200,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = DefaultMaxQueued
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.Overflow == "" {
+		c.Overflow = DefaultOverflow
 	}
 	if c.DisconnectAttempts <= 0 {
 		c.DisconnectAttempts = DefaultDisconnectAttempts
@@ -222,6 +277,11 @@ func (c Config) Validate() error {
 
 func compile(c Config) (*compiled, error) {
 	c = c.withDefaults()
+	switch c.Overflow {
+	case OverflowBackpressure, OverflowDrop, OverflowDisconnect:
+	default:
+		return nil, fmt.Errorf("overflow must be %s, %s or %s, not %q", OverflowBackpressure, OverflowDrop, OverflowDisconnect, c.Overflow)
+	}
 	out := &compiled{cfg: c}
 	for i, h := range c.Hooks {
 		ch, err := compileHook(i, h)
@@ -249,6 +309,11 @@ func compileHook(i int, h Hook) (*hook, error) {
 		events:  map[string]bool{},
 		timeout: h.Timeout,
 		header:  http.Header{},
+		batch:   h.Batch,
+		batcher: &batcher{},
+	}
+	if h.Batch < 0 || h.Batch > 10000 {
+		return nil, errors.New("batch must be between 0 and 10000")
 	}
 	if ch.timeout < 0 {
 		return nil, errors.New("timeout must not be negative")

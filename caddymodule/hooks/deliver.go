@@ -120,6 +120,24 @@ func (d *Dispatcher) call(h *hook, it *item, id string, body []byte, attempts in
 // hook's timeout; events and disconnects wait as long as needed (their
 // queues are bounded) and their timeout starts with the request.
 func (d *Dispatcher) once(h *hook, typ, id string, body []byte, attempt int, maxReply int64) (*decoded, *hookError) {
+	if h.batch > 1 && typ != TypeConnect {
+		return d.batched(h, typ, id, body, attempt)
+	}
+	reply, herr := d.post(h, typ, id, body, attempt, maxReply, false)
+	if herr != nil {
+		return nil, herr
+	}
+	r, err := parseReply(reply)
+	if err != nil {
+		h.stats.errors.Add(1)
+		return nil, &hookError{reason: reasonInvalidReply, err: err}
+	}
+	return r, nil
+}
+
+// post makes one request and returns the reply body.
+// haveSlot: the caller holds a request slot already (a batch).
+func (d *Dispatcher) post(h *hook, typ, id string, body []byte, attempt int, maxReply int64, haveSlot bool) ([]byte, *hookError) {
 	if d.ctx.Err() != nil {
 		return nil, &hookError{reason: reasonClosed, err: d.ctx.Err()}
 	}
@@ -133,17 +151,19 @@ func (d *Dispatcher) once(h *hook, typ, id string, body []byte, attempt int, max
 		defer cancel()
 		semCtx = ctx
 	}
-	sem := *d.sem.Load()
-	select {
-	case sem <- struct{}{}:
-	case <-semCtx.Done():
-		if d.ctx.Err() != nil {
-			return nil, &hookError{reason: reasonClosed, err: d.ctx.Err()}
+	if !haveSlot {
+		sem := *d.sem.Load()
+		select {
+		case sem <- struct{}{}:
+		case <-semCtx.Done():
+			if d.ctx.Err() != nil {
+				return nil, &hookError{reason: reasonClosed, err: d.ctx.Err()}
+			}
+			h.stats.timeouts.Add(1)
+			return nil, &hookError{reason: reasonTimeout, err: errors.New("no request slot free within the timeout")}
 		}
-		h.stats.timeouts.Add(1)
-		return nil, &hookError{reason: reasonTimeout, err: errors.New("no request slot free within the timeout")}
+		defer func() { <-sem }()
 	}
-	defer func() { <-sem }()
 	if ctx == nil {
 		ctx, cancel = context.WithTimeout(d.ctx, h.timeout)
 		defer cancel()
@@ -205,12 +225,7 @@ func (d *Dispatcher) once(h *hook, typ, id string, body []byte, attempt int, max
 		h.stats.errors.Add(1)
 		return nil, &hookError{reason: reasonInvalidReply, err: fmt.Errorf("reply longer than %d bytes", maxReply)}
 	}
-	r, err := parseReply(reply)
-	if err != nil {
-		h.stats.errors.Add(1)
-		return nil, &hookError{reason: reasonInvalidReply, err: err}
-	}
-	return r, nil
+	return reply, nil
 }
 
 func isTimeout(err error) bool {

@@ -42,10 +42,22 @@ type Dispatcher struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	queued   atomic.Int64
-	inflight atomic.Int64
-	dropped  atomic.Uint64
-	dropLog  logLimiter
+	queued      atomic.Int64
+	queuedBytes atomic.Int64
+	inflight    atomic.Int64
+	dropped     atomic.Uint64
+	dropLog     logLimiter
+
+	// Backpressure: sockets paused now, pauses so far, and the time paused
+	// sockets have spent resumed (nanoseconds).
+	paused     atomic.Int64
+	pauses     atomic.Uint64
+	pausedNano atomic.Int64
+	pauseLog   logLimiter
+	// gwait holds the paused sockets that wait for the queues together to
+	// get under MaxQueued and MaxQueuedBytes.
+	gmu   sync.Mutex
+	gwait map[*sock]struct{}
 
 	// pending holds, from the connect middleware to OnConnection, each
 	// socket whose connect hooks accepted it, with what the replies asked
@@ -88,7 +100,8 @@ type item struct {
 	cfg    *compiled
 	at     time.Time
 	event  string
-	args   []any
+	args   json.RawMessage // an event's arguments, encoded when queued
+	size   int64           // bytes counted against the queue bounds
 	ack    socketio.Ack
 	reason string
 	// recoverable: a disconnect whose session is kept for recovery.
@@ -101,6 +114,10 @@ type expiredSession struct {
 	nsp  string
 	sess adapter.Session
 }
+
+// itemOverhead is what an item counts beyond its encoded arguments: the
+// request envelope and the item itself.
+const itemOverhead = 256
 
 // Failure reasons, sent to clients in error acks and connect errors.
 const (
@@ -128,6 +145,7 @@ func New(cfg Config, logger *slog.Logger) (*Dispatcher, error) {
 	d := &Dispatcher{
 		log:      logger,
 		pending:  make(map[socketio.SocketID]*pendingConnect),
+		gwait:    make(map[*sock]struct{}),
 		stats:    make(map[string]*hookStats),
 		idPrefix: hex.EncodeToString(prefix[:]),
 	}
@@ -188,7 +206,9 @@ func (d *Dispatcher) Stats() Stats {
 	d.smu.Lock()
 	order := append([]*hookStats(nil), d.order...)
 	d.smu.Unlock()
-	out := Stats{Queued: d.queued.Load(), InFlight: d.inflight.Load(), Dropped: d.dropped.Load()}
+	out := Stats{Queued: d.queued.Load(), QueuedBytes: d.queuedBytes.Load(), InFlight: d.inflight.Load(),
+		Dropped: d.dropped.Load(), Paused: d.paused.Load(), Pauses: d.pauses.Load(),
+		PausedSeconds: time.Duration(d.pausedNano.Load()).Seconds()}
 	for _, st := range order {
 		out.Hooks = append(out.Hooks, st.snapshot())
 	}
@@ -389,13 +409,18 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 		if len(hs) == 0 {
 			return
 		}
-		it := &item{typ: TypeEvent, hooks: hs, cfg: c, at: time.Now(), event: event, args: args, ack: ack}
+		it := &item{typ: TypeEvent, hooks: hs, cfg: c, at: time.Now(), event: event, ack: ack}
+		it.args = d.encodeArgs(event, args)
+		it.size = int64(len(it.args)+len(event)) + itemOverhead
 		if !k.enqueue(it, false) {
 			reason := reasonQueueFull
 			if d.isClosed() {
 				reason = reasonClosed
 			}
 			d.drop(it, reason)
+			if reason == reasonQueueFull && c.cfg.Overflow == OverflowDisconnect {
+				s.Disconnect(true)
+			}
 		}
 	})
 	if pc != nil {
@@ -451,10 +476,13 @@ type sock struct {
 	d *Dispatcher
 	s *socketio.Socket
 
-	mu      sync.Mutex
-	q       []*item
-	running bool
-	rooms   []string // snapshot taken while disconnecting
+	mu       sync.Mutex
+	q        []*item
+	bytes    int64 // of the queued items and the one being delivered
+	running  bool
+	rooms    []string // snapshot taken while disconnecting
+	paused   bool     // reads of the connection paused by this queue
+	pausedAt time.Time
 }
 
 func (k *sock) snapshotRooms() {
@@ -496,9 +524,16 @@ func (k *sock) roomsNow() []string {
 	return k.rooms
 }
 
+// globalFull reports whether the queues together are at their bounds.
+func (d *Dispatcher) globalFull(cfg *Config) bool {
+	return d.queued.Load() >= int64(cfg.MaxQueued) || d.queuedBytes.Load() >= cfg.MaxQueuedBytes
+}
+
 // enqueue adds it to the socket's queue, starting the worker if needed. It
-// is false when the queue (or all queues together) is full, unless force,
-// or when the dispatcher is closed. It never blocks on I/O.
+// is false when the dispatcher is closed, or when the queue (or all queues
+// together) is full and the overflow policy is not backpressure, unless
+// force. With backpressure a full queue pauses the connection's reads. It
+// never blocks on I/O.
 func (k *sock) enqueue(it *item, force bool) bool {
 	d := k.d
 	d.life.RLock()
@@ -507,19 +542,119 @@ func (k *sock) enqueue(it *item, force bool) bool {
 		return false
 	}
 	cfg := &it.cfg.cfg
+	back := cfg.Overflow == OverflowBackpressure
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if n := d.queued.Add(1); !force && (len(k.q) >= cfg.QueueSize || n > int64(cfg.MaxQueued)) {
-		d.queued.Add(-1)
-		return false
+	if !force && !back {
+		full := len(k.q) >= cfg.QueueSize ||
+			(k.bytes > 0 && k.bytes+it.size > cfg.QueueBytes) ||
+			d.queued.Load() >= int64(cfg.MaxQueued) ||
+			d.queuedBytes.Load()+it.size > cfg.MaxQueuedBytes
+		if full {
+			return false
+		}
 	}
+	d.queued.Add(1)
+	d.queuedBytes.Add(it.size)
+	k.bytes += it.size
 	k.q = append(k.q, it)
 	if !k.running {
 		k.running = true
 		d.wg.Add(1)
 		go k.run()
 	}
+	if back && !k.paused && it.typ == TypeEvent {
+		own := len(k.q) >= cfg.QueueSize || k.bytes >= cfg.QueueBytes
+		global := d.globalFull(cfg)
+		if own || global {
+			k.pauseLocked(cfg, global)
+		}
+	}
 	return true
+}
+
+// pauseLocked pauses the reads of the socket's connection (k.mu held).
+func (k *sock) pauseLocked(cfg *Config, global bool) {
+	d := k.d
+	k.paused, k.pausedAt = true, time.Now()
+	k.s.Conn().PauseReads()
+	n := d.paused.Add(1)
+	d.pauses.Add(1)
+	if global {
+		d.gmu.Lock()
+		d.gwait[k] = struct{}{}
+		d.gmu.Unlock()
+	}
+	if d.pauseLog.allowEvery(pauseLogInterval) {
+		d.log.Warn("hook queue full, reading from the client paused until its hooks catch up (logged at most once every 10s)",
+			"nsp", k.s.Namespace().Name(), "socket", string(k.s.ID()), "queued", len(k.q), "queued_bytes", k.bytes,
+			"queued_all", d.queued.Load(), "queued_bytes_all", d.queuedBytes.Load(),
+			"queue_size", cfg.QueueSize, "queue_bytes", cfg.QueueBytes, "paused_sockets", n)
+	}
+}
+
+// pauseLogInterval spaces the backpressure warnings.
+const pauseLogInterval = 10 * time.Second
+
+// maybeResume resumes the connection's reads when the queue, and all
+// queues together, have room again.
+func (k *sock) maybeResume() {
+	d := k.d
+	cfg := &d.cur.Load().cfg
+	k.mu.Lock()
+	if !k.paused || len(k.q) >= cfg.QueueSize || k.bytes >= cfg.QueueBytes {
+		k.mu.Unlock()
+		return
+	}
+	// Checked and registered under gmu: done releases before it looks at
+	// gwait under gmu, so a release is never missed.
+	d.gmu.Lock()
+	if d.globalFull(cfg) {
+		d.gwait[k] = struct{}{}
+		d.gmu.Unlock()
+		k.mu.Unlock()
+		return
+	}
+	d.gmu.Unlock()
+	k.paused = false
+	since := k.pausedAt
+	k.mu.Unlock()
+	d.gmu.Lock()
+	delete(d.gwait, k)
+	d.gmu.Unlock()
+	d.pausedNano.Add(int64(time.Since(since)))
+	d.paused.Add(-1)
+	k.s.Conn().ResumeReads()
+}
+
+// done releases what a delivered item counted, and resumes the sockets
+// its room lets go on.
+func (k *sock) done(it *item) {
+	d := k.d
+	k.mu.Lock()
+	k.bytes -= it.size
+	k.mu.Unlock()
+	d.queuedBytes.Add(-it.size)
+	d.queued.Add(-1)
+	k.maybeResume()
+	cfg := &d.cur.Load().cfg
+	if d.globalFull(cfg) {
+		return
+	}
+	d.gmu.Lock()
+	if len(d.gwait) == 0 {
+		d.gmu.Unlock()
+		return
+	}
+	waiting := make([]*sock, 0, len(d.gwait))
+	for w := range d.gwait {
+		waiting = append(waiting, w)
+	}
+	clear(d.gwait)
+	d.gmu.Unlock()
+	for _, w := range waiting {
+		w.maybeResume()
+	}
 }
 
 func (k *sock) run() {
@@ -535,28 +670,33 @@ func (k *sock) run() {
 		it := k.q[0]
 		k.q[0] = nil
 		k.q = k.q[1:]
+		paused := k.paused
 		k.mu.Unlock()
+		if paused {
+			k.maybeResume() // room for one more while this one is delivered
+		}
 		k.d.process(k, it)
-		k.d.queued.Add(-1)
+		k.done(it)
 	}
+}
+
+// encodeArgs encodes an event's arguments as the request carries them.
+func (d *Dispatcher) encodeArgs(event string, a []any) json.RawMessage {
+	if a == nil {
+		a = []any{}
+	}
+	b, err := marshal(EncodeBinary(a))
+	if err != nil {
+		d.log.Error("hook event arguments do not encode", "event", event, "error", err)
+		b = []byte("[]")
+	}
+	return b
 }
 
 // process delivers one event or disconnect to its hooks, in config order,
 // applying each reply before calling the next hook.
 func (d *Dispatcher) process(k *sock, it *item) {
-	var args json.RawMessage
-	if it.typ == TypeEvent {
-		a := it.args
-		if a == nil {
-			a = []any{}
-		}
-		b, err := marshal(EncodeBinary(a))
-		if err != nil {
-			d.log.Error("hook event arguments do not encode", "event", it.event, "error", err)
-			b = []byte("[]")
-		}
-		args = b
-	}
+	args := it.args
 	attempts := 1
 	if it.typ == TypeDisconnect || it.typ == TypeExpire {
 		attempts = it.cfg.cfg.DisconnectAttempts

@@ -48,10 +48,15 @@
 //     timeout, unavailable, status, invalid_reply. A 2xx reply without
 //     "ack" sends no acknowledgement, as a Node handler that never calls
 //     its callback.
-//   - A full queue (Config.QueueSize for the socket, Config.MaxQueued for
-//     all) drops the event, counts it in Stats, and acks it with reason
-//     queue_full when the client asked for an ack. Disconnects are always
-//     queued and are retried (Config.DisconnectAttempts, backoff
+//   - A full queue (Config.QueueSize and QueueBytes for the socket,
+//     MaxQueued and MaxQueuedBytes for all) applies Config.Overflow: by
+//     default (backpressure) the event is queued and the socket's
+//     connection stops being read (socketio.Conn.PauseReads) until there
+//     is room again; with drop or disconnect the event is dropped, counted
+//     in Stats, and acked with reason queue_full when the client asked for
+//     an ack (disconnect also closes the connection). Events are held as
+//     the JSON of their arguments, encoded when queued. Disconnects are
+//     always queued and are retried (Config.DisconnectAttempts, backoff
 //     RetryBackoff doubling to RetryBackoffMax) on timeouts, network
 //     errors, 429 and 5xx, with the same delivery id.
 //   - Events queued before a disconnect are still delivered after it, in

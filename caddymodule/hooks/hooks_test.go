@@ -664,7 +664,7 @@ func TestQueueFull(t *testing.T) {
 		return 200, `{"ack":["ok"]}`
 	})
 	t.Cleanup(free)
-	_, hs, d := setup(t, hooks.Config{QueueSize: 2, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
+	_, hs, d := setup(t, hooks.Config{QueueSize: 2, Overflow: hooks.OverflowDrop, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
 	c := dial(t, hs, "", nil)
 	c.Connect("/", "")
 	c.Emit("/", 1, "e")
@@ -700,7 +700,7 @@ func TestGlobalQueueLimit(t *testing.T) {
 		return 200, `{"ack":["ok"]}`
 	})
 	t.Cleanup(free)
-	_, hs, d := setup(t, hooks.Config{Concurrency: 1, MaxQueued: 2, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
+	_, hs, d := setup(t, hooks.Config{Concurrency: 1, MaxQueued: 2, Overflow: hooks.OverflowDrop, Hooks: []hooks.Hook{{URL: hookURL(up), Events: []string{"e"}}}})
 	a, b := dial(t, hs, "", nil), dial(t, hs, "", nil)
 	a.Connect("/", "")
 	b.Connect("/", "")

@@ -20,6 +20,14 @@ type Stats struct {
 	// number of hook requests in flight.
 	Queued   int64
 	InFlight int64
+	// QueuedBytes is what the queued events hold, as QueueBytes counts it.
+	QueuedBytes int64
+	// Paused is the number of sockets whose reads are paused now by
+	// backpressure (overflow "backpressure"); Pauses counts the pauses so
+	// far, PausedSeconds the time the ended ones lasted.
+	Paused        int64
+	Pauses        uint64
+	PausedSeconds float64
 	// Dropped counts the events not delivered because a queue was full or
 	// the dispatcher was closed (each counted once, whatever the number of
 	// hooks that selected it).
@@ -140,8 +148,11 @@ func (s *hookStats) warn(log *slog.Logger, msg string, args ...any) {
 // logLimiter allows one log line a second.
 type logLimiter struct{ last atomic.Int64 }
 
-func (l *logLimiter) allow() bool {
+func (l *logLimiter) allow() bool { return l.allowEvery(time.Second) }
+
+// allowEvery allows one log line per interval.
+func (l *logLimiter) allowEvery(interval time.Duration) bool {
 	now := time.Now().UnixNano()
 	last := l.last.Load()
-	return now-last >= int64(time.Second) && l.last.CompareAndSwap(last, now)
+	return now-last >= int64(interval) && l.last.CompareAndSwap(last, now)
 }

@@ -121,6 +121,23 @@ func (a *app) routes() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	// POST /ask with a text body asks every "/system" socket (event "ask",
+	// with an ack) and answers with what each one acknowledged, all
+	// arguments, and the sockets that did not answer within 5s.
+	mux.HandleFunc("POST /ask", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1000))
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			http.Error(w, "text body required", http.StatusBadRequest)
+			return
+		}
+		res, err := a.ask(r.Context(), string(bytes.TrimSpace(b)))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	})
 	return mux
 }
 
@@ -379,6 +396,47 @@ func (a *app) notify(ctx context.Context, text string) error {
 		return errors.New("API: " + resp.Status + ": " + string(bytes.TrimSpace(msg)))
 	}
 	return nil
+}
+
+// askResult is the answer of POST /emit with ack_timeout: one entry per
+// socket that acknowledged, with all its arguments (binary as
+// {"_binary": "<base64>"}), and the sockets that did not answer in time.
+type askResult struct {
+	OK   bool `json:"ok"`
+	Acks []struct {
+		Socket *string           `json:"socket"`
+		Args   []json.RawMessage `json:"args"`
+	} `json:"acks"`
+	TimedOut []string `json:"timed_out"`
+}
+
+// ask emits "ask" to every "/system" socket and waits up to 5s for their
+// acknowledgements.
+func (a *app) ask(ctx context.Context, text string) (*askResult, error) {
+	if a.token == "" {
+		return nil, errors.New("no API token")
+	}
+	body, _ := json.Marshal(map[string]any{"namespace": "/system", "event": "ask", "args": []any{text}, "ack_timeout": "5s"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.apiURL+"/emit", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New("API: " + resp.Status + ": " + string(bytes.TrimSpace(msg)))
+	}
+	var out askResult
+	if err := json.Unmarshal(msg, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // notifyAsync sends a notice without delaying the hook's reply; when too

@@ -166,3 +166,46 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// POST /ask: the app asks every /system socket through the API and gets
+// every argument of each ack back, with the socket's id.
+func TestAskThroughAPI(t *testing.T) {
+	sio, appSrv := stack(t)
+	ann := dial(t, sio, "", nil)
+	ann.Connect("/", `{"nick":"ann"}`)
+	ann.Read() // hello
+	sid := ann.Connect("/system", "")
+	ann.Read() // the notice
+
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(appSrv.URL+"/ask", "text/plain", strings.NewReader("ready?"))
+		if err != nil {
+			done <- result{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- result{resp.StatusCode, string(b)}
+	}()
+	f := ann.Read()
+	if !strings.HasPrefix(f, "42/system,") || !strings.HasSuffix(f, `["ask","ready?"]`) {
+		t.Fatalf("ann got %q", f)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(f, "42/system,"), `["ask","ready?"]`)
+	ann.Send("43/system," + id + `["yes",{"n":1},3]`)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer from /ask")
+	}
+	want := `{"ok":true,"acks":[{"socket":"` + sid + `","args":["yes",{"n":1},3]}],"timed_out":[]}`
+	if r.status != 200 || strings.TrimSpace(r.body) != want {
+		t.Fatalf("/ask: %d %s, want %s", r.status, r.body, want)
+	}
+}

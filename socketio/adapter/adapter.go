@@ -133,9 +133,11 @@ type Adapter interface {
 	Broadcast(p *parser.Packet, opts BroadcastOptions) error
 	// BroadcastWithAck is Broadcast for a packet whose ID is set: every
 	// recipient expects an ACK with that id. clientCount is called once per
-	// node with the number of sockets that node delivered to; ack is called
-	// with each client's ACK arguments.
-	BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(n int), ack func(args []any)) error
+	// node with the number of sockets that node delivered to and their ids
+	// (nil when the node did not say: a Node.js server); ack is called with
+	// each client's socket id ("" when unknown) and all its ACK arguments
+	// (only the first from a Node.js server, which forwards no more).
+	BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(n int, ids []SocketID), ack func(from SocketID, args []any)) error
 	// ServerCount is the number of nodes serving this namespace (1 alone).
 	ServerCount(ctx context.Context) (int, error)
 

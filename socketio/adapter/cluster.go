@@ -76,6 +76,12 @@ type ClusterMessage struct {
 	Sockets     []SocketInfo
 	SocketIDs   []SocketID
 	ClientCount int
+	// Socket is the socket that answered a MsgBroadcastAck ("" when the
+	// node did not say). Our nodes send it, all the ack's arguments (Node
+	// forwards the first only) and, with MsgBroadcastClientCount, the ids
+	// of the sockets delivered to (SocketIDs), in fields the Node adapters
+	// do not read.
+	Socket SocketID
 	// OnDropped, when set on a published message, is called (from any
 	// goroutine, at most once) if the transport accepted the message but
 	// then gave up sending it.
@@ -181,8 +187,8 @@ type pendingRequest struct {
 }
 
 type ackRequest struct {
-	clientCount func(int)
-	ack         func([]any)
+	clientCount func(int, []SocketID)
+	ack         func(SocketID, []any)
 }
 
 // NewCluster returns the adapter of nsp on this node. The transport must
@@ -261,7 +267,7 @@ func (c *Cluster) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
 // BroadcastWithAck implements Adapter. Other nodes answer with their client
 // count and forward their clients' acknowledgements until Flags.Timeout
 // (RequestsTimeout when zero) has passed.
-func (c *Cluster) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func([]any)) error {
+func (c *Cluster) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int, []SocketID), ack func(SocketID, []any)) error {
 	var perr error
 	if !opts.Flags.Local {
 		id := c.opts.NewRequestID()
@@ -506,10 +512,12 @@ func (c *Cluster) HandleMessage(m *ClusterMessage) {
 		}
 		from, id := m.UID, m.RequestID
 		p.ID, p.HasID = c.nextAckID(), true
-		_ = c.Memory.BroadcastWithAck(p, m.Opts, func(n int) {
-			c.respond(from, &ClusterMessage{Type: MsgBroadcastClientCount, RequestID: id, ClientCount: n})
-		}, func(args []any) {
-			c.respond(from, &ClusterMessage{Type: MsgBroadcastAck, RequestID: id, Args: firstArg(args)})
+		_ = c.Memory.BroadcastWithAck(p, m.Opts, func(n int, ids []SocketID) {
+			c.respond(from, &ClusterMessage{Type: MsgBroadcastClientCount, RequestID: id, ClientCount: n, SocketIDs: ids})
+		}, func(sid SocketID, args []any) {
+			// All the arguments: the wire keeps the first where Node
+			// reads it and adds the others (see Socket).
+			c.respond(from, &ClusterMessage{Type: MsgBroadcastAck, RequestID: id, Args: args, Socket: sid})
 		})
 	case MsgSocketsJoin:
 		if !own || c.opts.SelectionsOnReceipt {
@@ -572,9 +580,9 @@ func (c *Cluster) HandleMessage(m *ClusterMessage) {
 			return
 		}
 		if m.Type == MsgBroadcastClientCount {
-			ar.clientCount(m.ClientCount)
+			ar.clientCount(m.ClientCount, m.SocketIDs)
 		} else {
-			ar.ack(m.Args)
+			ar.ack(m.Socket, m.Args)
 		}
 	case MsgFetchSocketsResponse, MsgServerSideEmitResponse, MsgAllRoomsResponse, MsgSocketsResponse:
 		c.mu.Lock()

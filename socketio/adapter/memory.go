@@ -453,13 +453,16 @@ func (m *Memory) RecoveryStats() RecoveryStats {
 }
 
 // BroadcastWithAck implements Adapter.
-func (m *Memory) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func([]any)) error {
+func (m *Memory) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int, []SocketID), ack func(SocketID, []any)) error {
 	e := parser.NewEncoded(p)
+	var ids []SocketID
 	n := m.apply(&opts, func(s Socket) {
-		s.ExpectAck(p.ID, ack)
+		id := s.ID()
+		ids = append(ids, id)
+		s.ExpectAck(p.ID, func(args []any) { ack(id, args) })
 		s.Deliver(e, opts.Flags.Volatile)
 	})
-	clientCount(n)
+	clientCount(n, ids)
 	return e.Err()
 }
 

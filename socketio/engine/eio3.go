@@ -276,7 +276,7 @@ func writePayloadV3(w http.ResponseWriter, head []byte, pkts []packet, binaryOK 
 // Content-Type is application/octet-stream.
 // receiveV3 decodes and delivers a v3 client's POST body: all its packets,
 // at most maxPackets, or none.
-func (s *Session) receiveV3(w http.ResponseWriter, body []byte, binaryBody bool, maxPackets int) {
+func (s *Session) receiveV3(w http.ResponseWriter, r *http.Request, body []byte, binaryBody bool, maxPackets int) {
 	pkts, err := s.decodeRequestPayload(body, binaryBody)
 	if err == nil && len(pkts) > maxPackets {
 		err = errDecode
@@ -294,7 +294,7 @@ func (s *Session) receiveV3(w http.ResponseWriter, body []byte, binaryBody bool,
 		writeEmpty(w, http.StatusBadRequest)
 		return
 	}
-	s.receive(pkts...)
+	s.receivePost(r.Context(), func() bool { return s.receive(pkts...) })
 	writeOK(w)
 }
 

@@ -188,7 +188,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.eio3 {
-		s.receiveV3(w, body, binaryBody, cfg.MaxPayloadPackets)
+		s.receiveV3(w, r, body, binaryBody, cfg.MaxPayloadPackets)
 		return
 	}
 	n, err := checkPayload(body, cfg.MaxPayloadPackets, true)
@@ -199,7 +199,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusBadRequest)
 		return
 	}
-	s.receivePayload(body, n)
+	s.receivePost(r.Context(), func() bool { return s.receivePayload(body, n) })
 	writeOK(w)
 }
 

@@ -108,6 +108,8 @@ type Session struct {
 	hbGen         uint64
 	awaitingPong  bool
 	pongRefreshed bool
+
+	gate readGate // PauseReads (readgate.go)
 }
 
 // pollWait is a held GET. The completer sets pkts and closes done, under
@@ -562,6 +564,9 @@ func (s *Session) receiveOne(p packet) bool {
 	}
 	switch p.typ {
 	case packetMessage:
+		if !s.gateOpenLocked() {
+			return false
+		}
 		s.inDispatch = true
 		h := s.handler
 		s.mu.Unlock()
@@ -627,7 +632,10 @@ func (s *Session) onHeartbeat(gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	if s.awaitingPong || s.eio3 { // v3: no ping from the client in time
+	// v3: no ping from the client in time. A reader held by backpressure
+	// (readgate.go) may hide the pong: the session stays while pings can
+	// still be written.
+	if (s.awaitingPong || s.eio3) && !s.readerHeld() {
 		s.mu.Unlock()
 		s.close(ReasonPingTimeout, false)
 		return

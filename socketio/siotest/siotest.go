@@ -204,23 +204,21 @@ func (c *Client) WriteText(tb testing.TB, s string) {
 	}
 }
 
-// Write sends a masked text frame of up to 64 KiB. Not safe for
-// concurrent use.
+// Write sends a masked text frame. Not safe for concurrent use.
 func (c *Client) Write(s string) error { return c.writeFrame(0x81, s) }
 
-// WriteBinary sends a masked binary frame of up to 64 KiB. Not safe for
-// concurrent use.
+// WriteBinary sends a masked binary frame. Not safe for concurrent use.
 func (c *Client) WriteBinary(b []byte) error { return c.writeFrame(0x82, string(b)) }
 
 func (c *Client) writeFrame(op byte, s string) error {
-	if len(s) > 0xffff {
-		return fmt.Errorf("frame of %d bytes too long", len(s))
-	}
-	frame := make([]byte, 0, 8+len(s))
-	if len(s) < 126 {
-		frame = append(frame, op, 0x80|byte(len(s)))
-	} else {
-		frame = append(frame, op, 0x80|126, byte(len(s)>>8), byte(len(s)))
+	frame := make([]byte, 0, 14+len(s))
+	switch n := len(s); {
+	case n < 126:
+		frame = append(frame, op, 0x80|byte(n))
+	case n <= 0xffff:
+		frame = append(frame, op, 0x80|126, byte(n>>8), byte(n))
+	default:
+		frame = append(frame, op, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 	mask := [4]byte{1, 2, 3, 4}
 	frame = append(frame, mask[:]...)

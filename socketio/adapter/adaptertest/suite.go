@@ -241,8 +241,22 @@ func testBroadcastWithAck(t *testing.T, h *harness) {
 	var mu sync.Mutex
 	counts, acks := 0, 0
 	err := a.BroadcastWithAck(p, adapter.BroadcastOptions{Rooms: []adapter.Room{"r"}},
-		func(n int) { mu.Lock(); counts += n; mu.Unlock() },
-		func([]any) { mu.Lock(); acks++; mu.Unlock() })
+		func(n int, ids []adapter.SocketID) {
+			mu.Lock()
+			counts += n
+			if len(ids) != n {
+				t.Errorf("client count %d with ids %v", n, ids)
+			}
+			mu.Unlock()
+		},
+		func(from adapter.SocketID, args []any) {
+			mu.Lock()
+			acks++
+			if from != "s1" && from != "s2" || len(args) != 2 {
+				t.Errorf("ack from %q: %v", from, args)
+			}
+			mu.Unlock()
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,8 +264,8 @@ func testBroadcastWithAck(t *testing.T, h *harness) {
 	if s1.Last() != `27["q"]` {
 		t.Fatalf("wire text %q", s1.Last())
 	}
-	s1.Answer(7, "a")
-	s2.Answer(7, "b")
+	s1.Answer(7, "a", 1)
+	s2.Answer(7, "b", 2)
 	eventually(t, "acks", func() bool { mu.Lock(); defer mu.Unlock(); return acks == 2 })
 }
 
@@ -366,9 +380,22 @@ func testCrossBroadcastWithAck(t *testing.T, h *harness) {
 	var mu sync.Mutex
 	counts, calls := 0, 0
 	var acks []any
+	var ids []adapter.SocketID
+	from := map[adapter.SocketID][]any{}
 	err := a0.BroadcastWithAck(p, adapter.BroadcastOptions{Rooms: []adapter.Room{"r"}, Flags: adapter.Flags{Timeout: 2 * time.Second}},
-		func(n int) { mu.Lock(); counts += n; calls++; mu.Unlock() },
-		func(a []any) { mu.Lock(); acks = append(acks, a...); mu.Unlock() })
+		func(n int, sids []adapter.SocketID) {
+			mu.Lock()
+			counts += n
+			calls++
+			ids = append(ids, sids...)
+			mu.Unlock()
+		},
+		func(sid adapter.SocketID, a []any) {
+			mu.Lock()
+			acks = append(acks, a[0])
+			from[sid] = a
+			mu.Unlock()
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,10 +403,19 @@ func testCrossBroadcastWithAck(t *testing.T, h *harness) {
 	s1.Answer(3, "one")
 	// The remote node numbers the ack itself, as Node does (a Node
 	// publisher sends the packet without an id): answer the id it sent.
-	s2.Answer(ackIDOf(t, s2.Last()), "two")
+	// Every argument crosses, binary included, with the socket's id.
+	s2.Answer(ackIDOf(t, s2.Last()), "two", map[string]any{"n": 2}, []byte{1, 2, 3})
 	eventually(t, "acks from both nodes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) == 2 && calls == 2 })
-	if counts != 2 {
-		t.Fatalf("client count %d", counts)
+	mu.Lock()
+	defer mu.Unlock()
+	if counts != 2 || len(ids) != 2 {
+		t.Fatalf("client count %d, ids %v", counts, ids)
+	}
+	if a := from["s2"]; len(a) != 3 || a[0] != "two" || fmt.Sprint(a[2]) != fmt.Sprint([]byte{1, 2, 3}) {
+		t.Fatalf("remote ack %#v", from)
+	}
+	if a := from["s1"]; len(a) != 1 || a[0] != "one" {
+		t.Fatalf("local ack %#v", from)
 	}
 }
 
@@ -655,7 +691,7 @@ func testRecovery(t *testing.T, h *harness) {
 	}
 	p := event("a", 1)
 	p.ID, p.HasID = 9, true
-	_ = a.BroadcastWithAck(p, adapter.BroadcastOptions{Rooms: room}, func(int) {}, func([]any) {})
+	_ = a.BroadcastWithAck(p, adapter.BroadcastOptions{Rooms: room}, func(int, []adapter.SocketID) {}, func(adapter.SocketID, []any) {})
 	expectCounts(t, h, map[*FakeSocket]int{s1: 3, s2: 3})
 	if got := s1.Last(); got != `29["a",1]` {
 		t.Fatalf("acknowledged broadcast %q", got)

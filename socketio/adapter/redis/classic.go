@@ -80,11 +80,38 @@ func encodeClassicResponse(m *adapter.ClusterMessage) ([]byte, error) {
 	case adapter.MsgServerSideEmitResponse:
 		return encodeJSON(obj{{"type", classicServerSideEmit}, {"requestId", m.RequestID}, {"data", first(m.Args)}})
 	case adapter.MsgBroadcastClientCount:
-		return encodeJSON(obj{{"type", classicBroadcastClientCount}, {"requestId", m.RequestID}, {"clientCount", m.ClientCount}})
+		o := obj{{"type", classicBroadcastClientCount}, {"requestId", m.RequestID}, {"clientCount", m.ClientCount}}
+		if m.SocketIDs != nil {
+			o = append(o, kv{"socketIds", socketIDsAny(m.SocketIDs)})
+		}
+		return encodeJSON(o)
 	case adapter.MsgBroadcastAck:
-		return encodeMsgpack(obj{{"type", classicBroadcastAck}, {"requestId", m.RequestID}, {"packet", first(m.Args)}})
+		return encodeMsgpack(append(obj{{"type", classicBroadcastAck}, {"requestId", m.RequestID}, {"packet", first(m.Args)}}, ackExtra(m)...))
 	}
 	return nil, fmt.Errorf("classic format: cannot answer with message type %d", m.Type)
+}
+
+// ackExtra is what our nodes add to a broadcast ack, in fields the Node
+// adapters do not read: the answering socket and every argument (the Node
+// wire format carries the first only, in "packet").
+func ackExtra(m *adapter.ClusterMessage) obj {
+	var o obj
+	if m.Socket != "" {
+		o = append(o, kv{"socket", string(m.Socket)})
+	}
+	if len(m.Args) > 1 {
+		o = append(o, kv{"args", m.Args})
+	}
+	return o
+}
+
+// ackArgs reads the arguments of a broadcast ack: "args" when a node of
+// ours sent them all, else the first one in "packet".
+func ackArgs(packet, args any) []any {
+	if a, ok := args.([]any); ok && len(a) > 1 {
+		return a
+	}
+	return []any{packet}
 }
 
 func first(args []any) any {
@@ -228,9 +255,10 @@ func decodeClassicResponse(payload []byte) (*adapter.ClusterMessage, error) {
 		m.Type = adapter.MsgBroadcastClientCount
 		n, _ := asInt(r["clientCount"])
 		m.ClientCount = int(n)
+		m.SocketIDs = asSocketIDs(r["socketIds"])
 	case hasType && typ == classicBroadcastAck:
 		m.Type = adapter.MsgBroadcastAck
-		m.Args = []any{r["packet"]}
+		m.Args, m.Socket = ackArgs(r["packet"], r["args"]), adapter.SocketID(asString(r["socket"]))
 	case hasType && typ == classicServerSideEmit:
 		m.Type = adapter.MsgServerSideEmitResponse
 		m.Args = []any{r["data"]}

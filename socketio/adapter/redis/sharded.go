@@ -72,9 +72,12 @@ func encodeSharded(uid, nsp string, m *adapter.ClusterMessage) ([]byte, error) {
 	case adapter.MsgBroadcastClientCount:
 		typ = shardedBroadcastClientCount
 		data = obj{{"requestId", m.RequestID}, {"clientCount", m.ClientCount}}
+		if m.SocketIDs != nil {
+			data = append(data, kv{"socketIds", socketIDsAny(m.SocketIDs)})
+		}
 	case adapter.MsgBroadcastAck:
 		typ = shardedBroadcastAck
-		data = obj{{"requestId", m.RequestID}, {"packet", first(m.Args)}}
+		data = append(obj{{"requestId", m.RequestID}, {"packet", first(m.Args)}}, ackExtra(m)...)
 		binary = true
 	default:
 		return nil, fmt.Errorf("sharded format: message type %d: %w", m.Type, ErrUnsupported)
@@ -163,9 +166,10 @@ func (t *transport) decodeSharded(payload []byte) (*adapter.ClusterMessage, erro
 		m.Type = adapter.MsgBroadcastClientCount
 		n, _ := asInt(d["clientCount"])
 		m.ClientCount = int(n)
+		m.SocketIDs = asSocketIDs(d["socketIds"])
 	case shardedBroadcastAck:
 		m.Type = adapter.MsgBroadcastAck
-		m.Args = []any{d["packet"]}
+		m.Args, m.Socket = ackArgs(d["packet"], d["args"]), adapter.SocketID(asString(d["socket"]))
 	default:
 		return nil, nil // heartbeats, adapter close, newer types
 	}

@@ -136,20 +136,34 @@ test("HTTP API on node A acts on the sockets of both nodes", { skip }, async (t)
       assert.deepEqual(got[2], [], "b2 is not in r");
     });
 
-    await t.test("emit with ack_timeout collects the acks of both nodes", async () => {
+    await t.test("emit with ack_timeout collects every argument of the acks of both nodes", async () => {
       a.on("question", (arg, cb) => cb("ok-A"));
-      b.on("question", (arg, cb) => cb("ok-B"));
+      // Node B forwards all three arguments, binary included, with the socket id.
+      b.on("question", (arg, cb) => cb("ok-B", { n: 42 }, Buffer.from([1, 2, 3])));
       b2.on("question", (arg, cb) => cb("ok-B2"));
       const t0 = Date.now();
       const res = await api(nodeA, "POST", "/emit", { namespace: "/", event: "question", args: ["?"], to: ["r"], ack_timeout: "3s" });
       const ms = Date.now() - t0;
       assert.equal(res.status, 200, res.text);
       assert.equal(res.json.ok, true, res.text);
-      assert.equal(res.json.timed_out, false, res.text);
+      assert.deepEqual(res.json.timed_out, [], res.text);
       assert.ok(Array.isArray(res.json.acks), res.text);
-      assert.deepEqual([...res.json.acks].sort(), ["ok-A", "ok-B"], res.text);
+      const bySocket = Object.fromEntries(res.json.acks.map((x) => [x.socket, x.args]));
+      assert.deepEqual(bySocket, {
+        [a.id]: ["ok-A"],
+        [b.id]: ["ok-B", { n: 42 }, { _binary: "AQID" }],
+      }, res.text);
       t.diagnostic(`ack emit answered in ${ms} ms`);
       assert.ok(ms < 2_900, `answered once all acks arrived, not at the timeout (${ms} ms)`);
+    });
+
+    await t.test("emit with ack_timeout names the remote socket that did not answer", async () => {
+      b.on("silent", () => {}); // never acks
+      a.on("silent", (cb) => cb("here"));
+      const res = await api(nodeA, "POST", "/emit", { namespace: "/", event: "silent", to: ["r"], ack_timeout: "500ms" });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json.acks, [{ socket: a.id, args: ["here"] }], res.text);
+      assert.deepEqual(res.json.timed_out, [b.id], res.text);
     });
 
     await t.test("GET /sockets on node A lists the sockets of both nodes", async () => {

@@ -15,6 +15,10 @@ const TOKEN = "t0ken";
 
 /** Every hook request the app received: {headers, raw, body}. */
 const hooks = [];
+/** The "burst" events the app received, per socket id: their first argument, in order. */
+const bursts = new Map();
+/** How long the app takes per "burst" event (ms). */
+const BURST_DELAY = 5;
 let app, appPort, caddy;
 
 /** The app's answer to a hook request. */
@@ -39,7 +43,7 @@ http://:{$SOCKETIO_DEMO_PORT} {
 	socketio {
 		hook http://127.0.0.1:${port}/hook {
 			secret ${SECRET}
-			events connect disconnect chatInput ask
+			events connect disconnect chatInput ask burst
 			timeout 2s
 		}
 		api /api {
@@ -63,6 +67,17 @@ before(async () => {
         body = JSON.parse(raw.toString("utf8"));
       } catch {
         res.writeHead(400).end();
+        return;
+      }
+      if (body.type === "event" && body.event === "burst") {
+        // Not kept in hooks (thousands); answered after BURST_DELAY ms.
+        const id = body.socket.id;
+        if (!bursts.has(id)) bursts.set(id, []);
+        bursts.get(id).push(body.args[0]);
+        setTimeout(() => {
+          const text = JSON.stringify(body.ack ? { ack: [{ echo: body.args[0] }] } : {});
+          res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) }).end(text);
+        }, BURST_DELAY);
         return;
       }
       hooks.push({ method: req.method, url: req.url, headers: req.headers, raw, body });
@@ -254,6 +269,43 @@ for (const [mode, opts] of Object.entries(modes)) {
         assert.deepEqual(h.body.args, [{ _binary: buf.toString("base64") }, { file: { _binary: "aGVsbG8=" } }]);
         assert.equal(h.body.ack, false);
         assert.ok(h.body.socket.rooms.includes("r1"), "rooms carry r1 joined by the previous reply");
+      });
+
+      await t.test("1,000 events in a burst through a 5 ms app: all reach it in order, all answered (backpressure)", async () => {
+        const N = 1000;
+        const acks = [];
+        for (let i = 0; i < N; i++) {
+          acks.push(new Promise((resolve, reject) => {
+            s.timeout(120_000).emit("burst", i, (err, res) => (err ? reject(err) : resolve(res)));
+          }));
+        }
+        const got = await within(120_000, Promise.all(acks), "1,000 burst acks");
+        for (let i = 0; i < N; i++) assert.deepEqual(got[i], { echo: i }, `ack ${i}`);
+        const seen = bursts.get(id) || [];
+        assert.equal(seen.length, N, "every event reached the app");
+        for (let i = 0; i < N; i++) assert.equal(seen[i], i, `event ${i} in order`);
+        // No error ack anywhere: nothing was dropped.
+        assert.ok(got.every((x) => x && x.error === undefined));
+      });
+
+      await t.test("200 concurrent acknowledged events resolve to their own values", async () => {
+        const before = (bursts.get(id) || []).length;
+        const got = await within(120_000, Promise.all(
+          Array.from({ length: 200 }, (_, i) => s.timeout(120_000).emitWithAck("burst", `c${i}`)),
+        ), "200 concurrent acks");
+        got.forEach((x, i) => assert.deepEqual(x, { echo: `c${i}` }));
+        assert.equal((bursts.get(id) || []).length - before, 200);
+      });
+
+      await t.test("API emit with ack: every argument of the client's ack, binary included", async () => {
+        s.once("question", (q, cb) => cb("re", { n: 42 }, Buffer.from([1, 2, 3])));
+        const res = await api("POST", "/emit", { namespace: "/", event: "question", args: ["?"], to: [id], ack_timeout: "5s" });
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(res.json, {
+          ok: true,
+          acks: [{ socket: id, args: ["re", { n: 42 }, { _binary: "AQID" }] }],
+          timed_out: [],
+        }, res.text);
       });
 
       await t.test("disconnect hook after socket.disconnect()", async () => {
