@@ -89,7 +89,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h, err := sioapi.New(hb.srv, adminToken(), sioapi.WithLogger(hb.log))
+	h, err := sioapi.New(hb.srv, adminToken(), sioapi.WithLogger(hb.log), sioapi.WithHeaderFilter(hb.headers.Load))
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}

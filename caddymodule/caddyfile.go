@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -40,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_payload      <size>
 //	    cors_origins     <origin...>
 //	    cors_credentials [on|off]
+//	    forward_headers  <name...>|*
 //	    adapter memory | adapter redis <url> [{
 //	        prefix                   <prefix>
 //	        requests_timeout         <duration>
@@ -107,7 +109,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     512KiB, or bytes). Default: 1MB (1000000 bytes).
 //   - cors_origins: origins allowed cross-origin (may be repeated; * for
 //     any). Websocket handshakes from other browser origins are refused.
-//   - cors_credentials: allow cookies on cross-origin requests.
+//     Without it, only pages of the same host may connect: a websocket or
+//     polling handshake whose Origin header names another host than the
+//     request's Host gets 403; requests without Origin are not affected.
+//   - cors_credentials: allow cookies on cross-origin requests. Refused
+//     together with cors_origins *.
+//   - forward_headers: the handshake headers hooks and the HTTP API's
+//     socket listings show (case-insensitive; * for all; may be repeated).
+//     Default: all but cookie, authorization and proxy-authorization.
+//     A list replaces that default: name cookie in it to pass cookies.
 //   - adapter: where rooms live. memory (default): this instance only.
 //     redis <url>: several Caddy instances (or Node servers with
 //     @socket.io/redis-adapter) share rooms and broadcasts through Redis.
@@ -157,8 +167,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     first argument (or by the first argument itself if it is a string or
 //     number); with exclusive, leave every other room first (the socket's
 //     own id room excepted). The client's ack, if requested, gets the room
-//     name (null if refused: no room, another socket's id, over 256 bytes,
-//     or over 64 rooms).
+//     name (null if refused: no room, a name shaped like a socket id (20
+//     characters of letters, digits, - and _) other than its own, over 256
+//     bytes, or over max_rooms_per_socket).
 //   - leave: on <event>, leave the room named as for join.
 //   - relay: on <event>, emit <emit_as> (default: the same name) with the
 //     same arguments to `to rooms` (default: every room the sender is in,
@@ -166,8 +177,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     (the whole namespace) or `to field <name>` (the room named by the
 //     <name> property of the first argument, or by the first argument
 //     itself if it is a string or number, as for join; the sender need not
-//     be in it; another socket's id or a name over 256 bytes reaches
-//     nobody). payload <field> sends the <field> property of the first
+//     be in it; a name shaped like another socket's id or over 256 bytes
+//     reaches nobody). payload <field> sends the <field> property of the first
 //     argument as the only argument instead (nothing is sent if the first
 //     argument is not an object with that property). include_sender
 //     (default on) says whether the sender gets its own event (when it is
@@ -283,6 +294,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.CORS = new(CORS)
 			}
 			h.CORS.Credentials = b
+		case "forward_headers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.ForwardHeaders = append(h.ForwardHeaders, args...)
 		case "limits":
 			if err := parseLimits(d, h); err != nil { // limits.go
 				return err
@@ -325,6 +342,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized socketio option %q", opt)
 		}
+	}
+	if h.CORS != nil && h.CORS.Credentials && slices.Contains(h.CORS.Origins, "*") {
+		return d.Err("cors_origins * with cors_credentials would let every site use your users' " +
+			"cookies and HTTP authentication; list the origins allowed instead")
 	}
 	return nil
 }

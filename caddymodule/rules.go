@@ -63,8 +63,10 @@ type GreetRule struct {
 }
 
 // JoinRule makes a socket join the room named in an event it emits. Names
-// of other sockets' private rooms (their ids) are refused, as are names
-// longer than 256 bytes and joins beyond 64 rooms per socket. If the client
+// shaped like a socket id (20 characters of letters, digits, "-" and "_"),
+// other than the sender's own, are refused, whether or not such a socket
+// exists on any node (they could be another socket's private room), as are
+// names longer than 256 bytes and joins beyond max_rooms_per_socket. If the client
 // asks for an acknowledgement, it gets the room name, or null when the join
 // was refused. Joins run before leaves and relays of the same event.
 type JoinRule struct {
@@ -113,7 +115,7 @@ type RelayRule struct {
 	// socket in the room named by the room_field property of the first
 	// argument (or by the first argument itself if it is a string or a
 	// number), whether or not the sender is in it; names refused by join
-	// rules (another socket's id, over 256 bytes) reach nobody.
+	// rules (shaped like another socket's id, over 256 bytes) reach nobody.
 	To string `json:"to,omitempty"`
 
 	// With to "field": the property of the first argument that names the
@@ -368,10 +370,8 @@ func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any,
 
 func (hb *hub) join(s *socketio.Socket, j JoinRule, args []any, answer func(...any)) {
 	room, ok := roomArg(args, j.Field)
-	if ok && room != socketio.Room(s.ID()) {
-		if _, other := s.Namespace().Socket(socketio.SocketID(room)); other {
-			ok = false // another socket's private room
-		}
+	if ok && othersPrivateRoom(s, room) {
+		ok = false
 	}
 	if !ok {
 		hb.log.Debug("join refused: no valid room", "hub", hb.name, "nsp", s.Namespace().Name(), "event", j.Event)
@@ -411,10 +411,8 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		op = nsp.To()
 	case r.roomField != "":
 		room, ok := roomArg(args, r.roomField)
-		if ok && room != socketio.Room(s.ID()) {
-			if _, other := nsp.Socket(socketio.SocketID(room)); other {
-				ok = false // another socket's private room
-			}
+		if ok && othersPrivateRoom(s, room) {
+			ok = false
 		}
 		if !ok {
 			hb.log.Debug("relay dropped: no valid room", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
@@ -459,6 +457,29 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		broadcasts.WithLabelValues(hb.name, nr.label).Inc()
 	}
 	answer()
+}
+
+// othersPrivateRoom reports whether room may be another socket's private
+// room: it has the shape of a socket id (20 characters of URL-safe base64,
+// as this server and Node's base64id make them) and is not the sender's
+// own id. Whether such a socket exists is not asked: it may live on
+// another node of the cluster, so the shape alone decides, the same on
+// every node.
+func othersPrivateRoom(s *socketio.Socket, room socketio.Room) bool {
+	return room != socketio.Room(s.ID()) && socketIDShaped(string(room))
+}
+
+func socketIDShaped(name string) bool {
+	if len(name) != 20 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // firstObject returns the event's first argument when it is an object.

@@ -144,7 +144,7 @@ func (s *Socket) Join(rooms ...Room) error {
 		return nil
 	}
 	if limit := s.nsp.srv.Limits().MaxRoomsPerSocket; limit > 0 {
-		have := s.nsp.adapter.SocketRooms(s.id)
+		have := s.nsp.adp().SocketRooms(s.id)
 		n := len(have)
 		for i, r := range rooms {
 			if !slices.Contains(have, r) && !slices.Contains(rooms[:i], r) {
@@ -160,15 +160,15 @@ func (s *Socket) Join(rooms ...Room) error {
 			return ErrTooManyRooms
 		}
 	}
-	s.nsp.adapter.AddAll(s, rooms)
+	s.nsp.adp().AddAll(s, rooms)
 	return nil
 }
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room Room) { s.nsp.adapter.Del(s.id, room) }
+func (s *Socket) Leave(room Room) { s.nsp.adp().Del(s.id, room) }
 
 // Rooms lists the rooms the socket is in, its own id included.
-func (s *Socket) Rooms() []Room { return s.nsp.adapter.SocketRooms(s.id) }
+func (s *Socket) Rooms() []Room { return s.nsp.adp().SocketRooms(s.id) }
 
 // Emit sends an event to this socket's client.
 func (s *Socket) Emit(event string, args ...any) error {
@@ -336,7 +336,7 @@ func (s *Socket) connect() bool {
 	}
 	s.connected.Store(true)
 	s.nsp.insert(s)
-	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
+	s.nsp.adp().AddAll(s, []Room{Room(s.id)})
 	_ = s.conn.sendPacket(&parser.Packet{
 		Type: parser.Connect, Namespace: s.nsp.name,
 		Data: map[string]any{"sid": string(s.id)},
@@ -347,7 +347,7 @@ func (s *Socket) connect() bool {
 func (s *Socket) onPacket(p *parser.Packet) {
 	switch p.Type {
 	case parser.Event, parser.BinaryEvent:
-		if l := s.nsp.srv.limits.Load(); l.EventRate > 0 && !s.rate.take(l, time.Now()) {
+		if l := s.nsp.srv.limits.Load(); l.EventRate > 0 && !s.rate.take(l.EventRate, l.EventBurst, l, time.Now()) {
 			s.nsp.srv.limitHits.eventRate.Add(1)
 			s.nsp.srv.logger.Warn("limit hit: event rate exceeded, disconnecting socket",
 				"limit", "event_rate", "socket", string(s.id), "nsp", s.nsp.name,
@@ -431,9 +431,10 @@ func (s *Socket) onClose(reason Reason) {
 	for _, fn := range before {
 		fn(reason)
 	}
-	s.nsp.adapter.DelAll(s.id)
+	s.nsp.adp().DelAll(s.id)
 	s.nsp.remove(s)
 	s.conn.remove(s)
+	s.nsp.release() // a child namespace may go with its last socket
 
 	s.mu.Lock()
 	acks := s.acks

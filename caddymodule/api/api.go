@@ -55,6 +55,7 @@ type Handler struct {
 	maxBody       int64
 	maxAckTimeout time.Duration
 	log           *slog.Logger
+	headers       func() *hooks.HeaderFilter
 
 	calls        map[string]*atomic.Uint64
 	errs         map[string]*atomic.Uint64
@@ -84,6 +85,17 @@ func WithMaxAckTimeout(d time.Duration) Option {
 	}
 }
 
+// WithHeaderFilter sets the filter of the handshake headers GET /sockets
+// shows, read at each request (default: the nil hooks.HeaderFilter, which
+// leaves out cookie, authorization and proxy-authorization).
+func WithHeaderFilter(f func() *hooks.HeaderFilter) Option {
+	return func(h *Handler) {
+		if f != nil {
+			h.headers = f
+		}
+	}
+}
+
 // WithLogger sets the logger (default: discarded).
 func WithLogger(l *slog.Logger) Option {
 	return func(h *Handler) {
@@ -108,6 +120,7 @@ func New(srv *socketio.Server, token string, opts ...Option) (*Handler, error) {
 		maxBody:       DefaultMaxBodyBytes,
 		maxAckTimeout: DefaultMaxAckTimeout,
 		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		headers:       func() *hooks.HeaderFilter { return nil },
 		calls:         make(map[string]*atomic.Uint64, len(ops)),
 		errs:          make(map[string]*atomic.Uint64, len(ops)),
 	}
@@ -473,13 +486,14 @@ func (h *Handler) fetch(r *http.Request) ([]socketJSON, error) {
 		return nil, err
 	}
 	out := make([]socketJSON, 0, len(infos))
+	filter := h.headers()
 	for _, si := range infos {
 		rs := make([]string, 0, len(si.Rooms))
 		for _, room := range si.Rooms {
 			rs = append(rs, string(room))
 		}
 		sort.Strings(rs)
-		out = append(out, socketJSON{ID: string(si.ID), Rooms: rs, Data: hooks.EncodeBinary(si.Data), Handshake: si.Handshake})
+		out = append(out, socketJSON{ID: string(si.ID), Rooms: rs, Data: hooks.EncodeBinary(si.Data), Handshake: filter.Handshake(si.Handshake)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

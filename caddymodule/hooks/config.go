@@ -62,6 +62,11 @@ type Config struct {
 	// is a failed delivery. Default 1 MiB.
 	MaxReplyBytes int64 `json:"max_reply_bytes,omitempty"`
 
+	// ForwardHeaders lists the handshake headers hook requests carry
+	// (case-insensitive; "*" for all). Default: every header but
+	// RedactedHeaders (cookie, authorization, proxy-authorization).
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
+
 	// Transport makes the HTTP requests. Default: a clone of
 	// http.DefaultTransport keeping Concurrency idle connections per host.
 	Transport http.RoundTripper `json:"-"`
@@ -120,8 +125,9 @@ const (
 
 // compiled is a validated Config with defaults applied.
 type compiled struct {
-	cfg   Config
-	hooks []*hook
+	cfg     Config
+	hooks   []*hook
+	headers *HeaderFilter
 }
 
 // hook is a validated Hook.
@@ -218,7 +224,7 @@ func (c Config) Validate() error {
 
 func compile(c Config) (*compiled, error) {
 	c = c.withDefaults()
-	out := &compiled{cfg: c}
+	out := &compiled{cfg: c, headers: NewHeaderFilter(c.ForwardHeaders)}
 	for i, h := range c.Hooks {
 		ch, err := compileHook(i, h)
 		if err != nil {
