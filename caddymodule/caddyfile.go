@@ -42,6 +42,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    cors_origins     <origin...>
 //	    cors_credentials [on|off]
 //	    forward_headers  <name...>|*
+//	    limits {
+//	        max_connections        <n>|off
+//	        max_namespaces         <n>|off
+//	        max_dynamic_namespaces <n>|off
+//	        namespace_connect_rate <per_second> [<burst>] | off
+//	        max_connect_bytes      <size>
+//	        max_rooms_per_socket   <n>|off
+//	        max_attachments        <n>|off
+//	        event_rate             <per_second> [<burst>]
+//	        send_queue_size        <n>
+//	        send_queue_bytes       <size>
+//	    }
 //	    adapter memory | adapter redis <url> [{
 //	        prefix                   <prefix>
 //	        requests_timeout         <duration>
@@ -118,6 +130,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     socket listings show (case-insensitive; * for all; may be repeated).
 //     Default: all but cookie, authorization and proxy-authorization.
 //     A list replaces that default: name cookie in it to pass cookies.
+//   - limits: bounds on what clients can make the hub hold (Limits, and
+//     the README's limits table): max_dynamic_namespaces (default 10000)
+//     namespaces matched by a pattern alive at once, each created once a
+//     socket passed the connect hooks and removed with its last socket;
+//     namespace_connect_rate (default 10/s, burst 32) namespace CONNECTs
+//     per connection; max_connect_bytes (16KiB) the largest CONNECT (its
+//     auth payload); the others as documented on Limits.
 //   - adapter: where rooms live. memory (default): this instance only.
 //     redis <url>: several Caddy instances (or Node servers with
 //     @socket.io/redis-adapter) share rooms and broadcasts through Redis.
