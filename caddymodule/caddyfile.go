@@ -186,9 +186,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     first argument (or by the first argument itself if it is a string or
 //     number); with exclusive, leave every other room first (the socket's
 //     own id room excepted). The client's ack, if requested, gets the room
-//     name (null if refused: no room, a name shaped like a socket id (20
-//     characters of letters, digits, - and _) other than its own, over 256
-//     bytes, or over max_rooms_per_socket).
+//     name (null if refused: no room, another socket's id on any node (a
+//     name shaped like a socket id is checked with the adapter; a failed
+//     check refuses it), over 256 bytes, or over max_rooms_per_socket).
 //   - leave: on <event>, leave the room named as for join.
 //   - relay: on <event>, emit <emit_as> (default: the same name) with the
 //     same arguments to `to rooms` (default: every room the sender is in,
@@ -196,7 +196,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     (the whole namespace) or `to field <name>` (the room named by the
 //     <name> property of the first argument, or by the first argument
 //     itself if it is a string or number, as for join; the sender need not
-//     be in it; a name shaped like another socket's id or over 256 bytes
+//     be in it; another socket's id on any node or a name over 256 bytes
 //     reaches nobody). payload <field> sends the <field> property of the first
 //     argument as the only argument instead (nothing is sent if the first
 //     argument is not an object with that property). include_sender
