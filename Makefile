@@ -4,9 +4,9 @@ FUZZTIME ?= 30s
 BIN      := $(CURDIR)/.bin
 GO       ?= go
 
-.PHONY: test deps unit fuzz fault soak interop redis e2e bench-smoke build clean
+.PHONY: test deps unit fuzz fault hostile soak interop redis e2e bench-smoke build clean
 
-test: deps unit fuzz fault interop redis e2e bench-smoke
+test: deps unit fuzz fault hostile interop redis e2e bench-smoke
 
 # Installs what the tests need when it is missing: Node packages from the
 # committed lockfiles, and Debian's chromium (only when running as root).
@@ -33,6 +33,13 @@ fuzz:
 # race run in `unit` covers them at reduced size.
 fault:
 	$(GO) test -count=1 -p 1 -timeout 15m ./test/fault/
+
+# The attacks of a hostile client against a real Caddy built from
+# ./cmd/caddy at the default limits, one at a time (test/hostile): each
+# checks that Caddy lives, a canary's ack-echo is answered within 2 s, and
+# RSS and heap grow less than 64 MB. About two minutes.
+hostile:
+	$(GO) test -count=1 -p 1 -timeout 10m ./test/hostile/
 
 # The same at soak size (about 15 minutes), and 100,000 connect/disconnect
 # cycles for the leak check. Not part of `make test`.

@@ -91,7 +91,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 // it checks no token.
 func trustedAPI(hb *hub) func() http.Handler {
 	return sync.OnceValue(func() http.Handler {
-		return countAPI(hb.name, sioapi.NewTrusted(hb.srv, sioapi.WithLogger(hb.log)))
+		return countAPI(hb.name, sioapi.NewTrusted(hb.srv, sioapi.WithLogger(hb.log), sioapi.WithHeaderFilter(hb.headers.Load)))
 	})
 }
 

@@ -89,7 +89,7 @@ func (h *Handler) provisionAPI(token string) error {
 	if h.API == nil {
 		return nil
 	}
-	a, err := sioapi.New(h.hub.srv, token, sioapi.WithLogger(h.hub.log))
+	a, err := sioapi.New(h.hub.srv, token, sioapi.WithLogger(h.hub.log), sioapi.WithHeaderFilter(h.hub.headers.Load))
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}

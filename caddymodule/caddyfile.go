@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -45,17 +46,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_payload      <size>
 //	    cors_origins     <origin...>
 //	    cors_credentials [on|off]
+//	    forward_headers  <name...>|*
 //	    limits {
-//	        max_connections      <n>|off
-//	        max_namespaces       <n>|off
-//	        max_rooms_per_socket <n>|off
-//	        max_attachments      <n>|off
-//	        event_rate           <per_second> [<burst>]
-//	        send_queue_size      <n>
-//	        send_queue_bytes     <size>
-//	        post_read_timeout    <duration>
-//	        max_payload_packets  <n>
-//	        max_handshake_bytes  <size>
+//	        max_connections        <n>|off
+//	        max_namespaces         <n>|off
+//	        max_dynamic_namespaces <n>|off
+//	        namespace_connect_rate <per_second> [<burst>] | off
+//	        max_connect_bytes      <size>
+//	        max_rooms_per_socket   <n>|off
+//	        max_attachments        <n>|off
+//	        event_rate             <per_second> [<burst>]
+//	        send_queue_size        <n>
+//	        send_queue_bytes       <size>
+//	        post_read_timeout      <duration>
+//	        max_payload_packets    <n>
+//	        max_handshake_bytes    <size>
 //	    }
 //	    recovery off|on|<max_disconnection_duration> [{
 //	        skip_middlewares on|off
@@ -157,13 +162,27 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     512KiB, or bytes). Default: 1MB (1000000 bytes).
 //   - cors_origins: origins allowed cross-origin (may be repeated; * for
 //     any). Websocket handshakes from other browser origins are refused.
-//   - cors_credentials: allow cookies on cross-origin requests.
-//   - limits: bounds on what clients may make the hub hold or do, each
-//     with a safe default (the Limits type documents every one).
+//     Without it, only pages of the same host may connect: a websocket or
+//     polling handshake whose Origin header names another host than the
+//     request's Host gets 403; requests without Origin are not affected.
+//   - cors_credentials: allow cookies on cross-origin requests. Refused
+//     together with cors_origins *.
+//   - forward_headers: the handshake headers hooks and the HTTP API's
+//     socket listings show (case-insensitive; * for all; may be repeated).
+//     Default: all but cookie, authorization and proxy-authorization.
+//     A list replaces that default: name cookie in it to pass cookies.
+//   - limits: bounds on what clients can make the hub hold or do, each
+//     with a safe default (Limits, and the README's limits table):
+//     max_dynamic_namespaces (default 10000) namespaces matched by a
+//     pattern alive at once, each created once a socket passed the connect
+//     hooks and removed with its last socket; namespace_connect_rate
+//     (default 10/s, burst 32) namespace CONNECTs per connection;
+//     max_connect_bytes (16KiB) the largest CONNECT (its auth payload);
 //     post_read_timeout (10s) bounds reading a polling POST body;
 //     max_payload_packets (10000) caps the packets of one POST body;
 //     max_handshake_bytes (32KiB) caps the headers and query a connection
-//     keeps. Changing these three builds a new hub.
+//     keeps (changing these three builds a new hub); the others as
+//     documented on Limits.
 //   - recovery: connection state recovery (socket.io 4.6+), ON by default
 //     with a 2m window: a client whose connection drops and that comes back
 //     within the window gets back its socket id, rooms and data, then every
@@ -255,8 +274,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     first argument (or by the first argument itself if it is a string or
 //     number); with exclusive, leave every other room first (the socket's
 //     own id room excepted). The client's ack, if requested, gets the room
-//     name (null if refused: no room, another socket's id, over 256 bytes,
-//     or over limits.max_rooms_per_socket rooms).
+//     name (null if refused: no room, another socket's id on any node (a
+//     name shaped like a socket id is checked with the adapter; a failed
+//     check refuses it), over 256 bytes, or over max_rooms_per_socket).
 //   - leave: on <event>, leave the room named as for join.
 //   - relay: on <event>, emit <emit_as> (default: the same name) with the
 //     same arguments to `to rooms` (default: every room the sender is in,
@@ -264,8 +284,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     (the whole namespace) or `to field <name>` (the room named by the
 //     <name> property of the first argument, or by the first argument
 //     itself if it is a string or number, as for join; the sender need not
-//     be in it; another socket's id or a name over 256 bytes reaches
-//     nobody). payload <field> sends the <field> property of the first
+//     be in it; another socket's id on any node or a name over 256 bytes
+//     reaches nobody). payload <field> sends the <field> property of the first
 //     argument as the only argument instead (nothing is sent if the first
 //     argument is not an object with that property). include_sender
 //     (default on) says whether the sender gets its own event (when it is
@@ -423,6 +443,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := parseRecovery(d, h); err != nil { // recovery.go
 				return err
 			}
+		case "forward_headers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.ForwardHeaders = append(h.ForwardHeaders, args...)
 		case "limits":
 			if err := parseLimits(d, h); err != nil { // limits.go
 				return err
@@ -470,6 +496,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized socketio option %q", opt)
 		}
+	}
+	if h.CORS != nil && h.CORS.Credentials && slices.Contains(h.CORS.Origins, "*") {
+		return d.Err("cors_origins * with cors_credentials would let every site use your users' " +
+			"cookies and HTTP authentication; list the origins allowed instead")
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type hub struct {
 	// changes the behaviour of connected sockets too.
 	rules atomic.Pointer[ruleSet]
 
+	// headers filters the handshake headers the API shows (forward_headers).
+	headers atomic.Pointer[hooks.HeaderFilter]
+
 	// cluster is the Redis adapter's connection (nil: memory adapter);
 	// see adapter.go. Closed after the server.
 	cluster *cluster
@@ -63,6 +66,7 @@ type liveSettings struct {
 	limits       socketio.Limits
 	maxConns     int
 	rules        *ruleSet
+	headers      *hooks.HeaderFilter // forward_headers
 	logs         slog.Handler
 	hooks        hooks.Config   // webhook.go
 	admin        *admin.Options // adminui.go; nil: no Admin UI
@@ -73,6 +77,7 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	hb.adminAPI = trustedAPI(hb)
 	hb.log = slog.New(hb.logs)
 	hb.rules.Store(live.rules)
+	hb.headers.Store(live.headers)
 	// The server keeps this logger for its lifetime; the swap handler lets
 	// each config's logger take over.
 	opts.Logger = hb.log
@@ -84,6 +89,12 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 		r.OnExpire = func(n *socketio.Namespace, sess adapter.Session) { hb.dispatcher.Expired(n, sess) }
 		opts.Recovery = &r
 	}
+	if len(opts.Engine.CORS.Origins) == 0 {
+		// Same origin only: a page of another site must not open sessions
+		// with the cookies of this one (origin.go).
+		oc := &originCheck{log: hb.log}
+		opts.Engine.CheckOrigin, opts.Engine.AllowRequest = oc.websocket, oc.polling
+	}
 	hb.srv = socketio.NewServer(&opts)
 	hb.startHooks(live.hooks)
 
@@ -92,14 +103,25 @@ func newHub(name, key string, opts socketio.Options, live *liveSettings) *hub {
 	// its connection handler before the rules' (hooks package doc).
 	hb.dispatcher.InstallNamespace(root)
 	root.OnConnection(hb.onConnection)
-	// Every other namespace, named or matched by a pattern, is created on
-	// demand through one parent that consults the rules in force.
-	dyn := hb.srv.OfFunc(func(name string, _ map[string]any) bool {
-		return hb.rules.Load().lookup(name) != nil
+	// Every other namespace is created on demand, once a socket passed the
+	// admission check and the connect hooks, through two parents that
+	// consult the rules in force: names listed in the config stay once
+	// created; names matched by a pattern are removed with their last
+	// socket and count against max_dynamic_namespaces.
+	named := hb.srv.OfFunc(func(name string, _ map[string]any) bool {
+		nr := hb.rules.Load().lookup(name)
+		return nr != nil && nr.re == nil
 	})
-	dyn.Use(hb.admit)
-	hb.dispatcher.InstallParent(dyn)
-	dyn.OnConnection(hb.onConnection)
+	named.KeepEmptyChildren()
+	dyn := hb.srv.OfFunc(func(name string, _ map[string]any) bool {
+		nr := hb.rules.Load().lookup(name)
+		return nr != nil && nr.re != nil
+	})
+	for _, p := range []*socketio.ParentNamespace{named, dyn} {
+		p.Use(hb.admit)
+		hb.dispatcher.InstallParent(p)
+		p.OnConnection(hb.onConnection)
+	}
 	hb.applyAdmin(live.admin)
 	return hb
 }
@@ -153,6 +175,7 @@ func (hb *hub) apply(live *liveSettings) {
 	hb.srv.Engine().SetMaxConnections(live.maxConns)
 	hb.srv.SetLimits(live.limits)
 	hb.rules.Store(live.rules)
+	hb.headers.Store(live.headers)
 	hb.updateHooks(live.hooks)
 	hb.applyAdmin(live.admin)
 	for _, n := range hb.srv.Namespaces() {

@@ -54,6 +54,33 @@ type Limits struct {
 	// burst. Default: event_rate rounded up.
 	EventBurst int `json:"event_burst,omitempty"`
 
+	// Most namespaces matched by a `namespace ~<regexp>` pattern alive at
+	// once in the hub. Such a namespace is created when the first socket
+	// passes the connect hooks and removed when its last socket leaves; a
+	// CONNECT that would create one more gets connect_error "Too many
+	// dynamic namespaces". Namespaces declared by name do not count.
+	// Reloadable. Default: 10000. limit="dynamic_namespaces".
+	MaxDynamicNamespaces int `json:"max_dynamic_namespaces,omitempty"`
+
+	// Namespace CONNECT packets per second one connection may send on
+	// average (a token bucket of namespace_connect_burst). A CONNECT over
+	// it gets connect_error "Too many namespace connects" before any
+	// namespace is looked up or hook called; the connection stays. -1
+	// (off) removes it. Reloadable. Default: 10 per second.
+	// limit="namespace_connect_rate".
+	NamespaceConnectRate float64 `json:"namespace_connect_rate,omitempty"`
+
+	// Largest namespace CONNECT packet in bytes, most of it the client's
+	// auth payload, which the socket keeps for its life (hooks and the API
+	// show it). A larger one gets connect_error "Connect payload too
+	// large"; the connection stays. Reloadable. Default: 16KiB.
+	// limit="connect_bytes".
+	MaxConnectBytes int `json:"max_connect_bytes,omitempty"`
+
+	// Bucket size for namespace_connect_rate. Default: 32 (a client may
+	// connect to max_namespaces' default at once).
+	NamespaceConnectBurst int `json:"namespace_connect_burst,omitempty"`
+
 	// Most messages waiting to be written to one connection. A client that
 	// lets them pile up (it stops reading, or reads slower than it is sent
 	// to) is disconnected with the log line "send queue full, closing slow
@@ -96,6 +123,7 @@ func (l *Limits) check() error {
 		"max_connections": l.MaxConnections, "max_namespaces": l.MaxNamespaces,
 		"max_rooms_per_socket": l.MaxRoomsPerSocket, "max_attachments": l.MaxAttachments,
 		"event_burst": l.EventBurst, "send_queue_size": l.SendQueueSize,
+		"max_dynamic_namespaces": l.MaxDynamicNamespaces, "max_connect_bytes": l.MaxConnectBytes, "namespace_connect_burst": l.NamespaceConnectBurst,
 	} {
 		if v < -1 {
 			return fmt.Errorf("limits: %s must be positive, or -1 for no limit", name)
@@ -104,6 +132,8 @@ func (l *Limits) check() error {
 	switch {
 	case l.EventRate < 0:
 		return fmt.Errorf("limits: event_rate must not be negative")
+	case l.NamespaceConnectRate < 0 && l.NamespaceConnectRate != -1:
+		return fmt.Errorf("limits: namespace_connect_rate must be positive, or -1 for no limit")
 	case l.SendQueueSize == -1:
 		return fmt.Errorf("limits: send_queue_size cannot be turned off")
 	case l.SendQueueBytes < 0:
@@ -127,6 +157,11 @@ func (l *Limits) library() socketio.Limits {
 		MaxAttachments:    l.MaxAttachments,
 		EventRate:         l.EventRate,
 		EventBurst:        l.EventBurst,
+
+		MaxDynamicNamespaces:  l.MaxDynamicNamespaces,
+		NamespaceConnectRate:  l.NamespaceConnectRate,
+		NamespaceConnectBurst: l.NamespaceConnectBurst,
+		MaxConnectBytes:       l.MaxConnectBytes,
 	}
 }
 
@@ -152,6 +187,9 @@ func (l *Limits) maxConnections() int {
 //		max_rooms_per_socket <n>|off
 //		max_attachments      <n>|off
 //		event_rate           <per_second> [<burst>]
+//		max_dynamic_namespaces <n>|off
+//		namespace_connect_rate <per_second> [<burst>] | off
+//		max_connect_bytes    <size>
 //		send_queue_size      <n>
 //		send_queue_bytes     <size>
 //		post_read_timeout    <duration>
@@ -207,6 +245,34 @@ func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 				args = args[1:]
 				l.EventBurst, err = count(false)
 			}
+		case "max_dynamic_namespaces":
+			l.MaxDynamicNamespaces, err = count(true)
+		case "namespace_connect_rate":
+			if len(args) == 1 && args[0] == "off" {
+				l.NamespaceConnectRate, l.NamespaceConnectBurst = -1, 0
+				break
+			}
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			r, perr := strconv.ParseFloat(args[0], 64)
+			if perr != nil || r <= 0 || r > 1e9 {
+				return d.Errf("namespace_connect_rate: want connects per second > 0 or off, not %q", args[0])
+			}
+			l.NamespaceConnectRate = r
+			if len(args) == 2 {
+				args = args[1:]
+				l.NamespaceConnectBurst, err = count(false)
+			}
+		case "max_connect_bytes":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			n, perr := humanize.ParseBytes(args[0])
+			if perr != nil || n == 0 || n > 1<<30 {
+				return d.Errf("max_connect_bytes: want a size, not %q", args[0])
+			}
+			l.MaxConnectBytes = int(n)
 		case "send_queue_bytes":
 			if len(args) != 1 {
 				return d.ArgErr()

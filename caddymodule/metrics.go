@@ -72,6 +72,7 @@ func newEngineCollector() *engineCollector {
 		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
 			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
 				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected), "+
+				"dynamic_namespaces, namespace_connect_rate and connect_bytes (namespace connects refused), "+
 				"hook_queue (hook events dropped: hook_queue_size or hook_max_queued).",
 			[]string{"hub", "limit"}, nil),
 	}
@@ -110,6 +111,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		s.limits.Rooms += l.Rooms
 		s.limits.Attachments += l.Attachments
 		s.limits.EventRate += l.EventRate
+		s.limits.DynamicNamespaces += l.DynamicNamespaces
+		s.limits.NamespaceConnectRate += l.NamespaceConnectRate
+		s.limits.ConnectBytes += l.ConnectBytes
 		if hb.dispatcher != nil {
 			s.hookDrop += hb.dispatcher.Stats().Dropped
 		}
@@ -139,6 +143,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			{"send_queue", s.counters.SlowClosed}, {"namespaces", s.limits.Namespaces},
 			{"rooms", s.limits.Rooms}, {"attachments", s.limits.Attachments},
 			{"event_rate", s.limits.EventRate}, {"hook_queue", s.hookDrop},
+			{"dynamic_namespaces", s.limits.DynamicNamespaces},
+			{"namespace_connect_rate", s.limits.NamespaceConnectRate},
+			{"connect_bytes", s.limits.ConnectBytes},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(hit.n), name, hit.limit)
 		}

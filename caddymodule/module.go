@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-socketio/caddy-socketio/caddymodule/hooks"
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/caddy-socketio/caddy-socketio/socketio/engine"
 )
@@ -132,8 +133,19 @@ type Handler struct {
 	Limits *Limits `json:"limits,omitempty"`
 
 	// Cross-origin access for browsers on other origins. Without it no CORS
-	// headers are sent (same-origin pages work without CORS).
+	// headers are sent, and a handshake (websocket or polling) whose Origin
+	// header names another host than the request's Host is refused with
+	// 403: only pages of the same site can connect. Requests without an
+	// Origin header (native and server-side clients) are not affected.
 	CORS *CORS `json:"cors,omitempty"`
+
+	// Handshake headers the application sees, in hook requests and in the
+	// HTTP API's socket listings (GET /sockets, also on the admin
+	// endpoint): only these (names case-insensitive), or every header with
+	// "*". Default: every header but cookie, authorization and
+	// proxy-authorization, which carry the client's credentials for this
+	// site. Setting it replaces that default: list cookie to pass cookies.
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
 
 	// Namespaces clients may connect to besides "/" (which always exists),
 	// each with optional declarative rules. A namespace is named exactly
@@ -247,12 +259,15 @@ type Handler struct {
 type CORS struct {
 	// Origins allowed to connect, e.g. "https://app.example.com". "*"
 	// allows any origin. With origins other than "*", websocket handshakes
-	// from a browser on an origin not listed are refused with 403.
+	// from a browser on an origin not listed are refused with 403 (list
+	// the site's own origin too if its pages connect). Empty: same origin
+	// only (see Handler.CORS).
 	Origins []string `json:"origins,omitempty"`
 
 	// Allow credentials (cookies, HTTP authentication) on cross-origin
-	// requests: sends Access-Control-Allow-Credentials: true (with "*" the
-	// request's Origin is echoed, as browsers require). Default: false.
+	// requests: sends Access-Control-Allow-Credentials: true. Refused with
+	// origins "*" (any site could then act with the user's cookies).
+	// Default: false.
 	Credentials bool `json:"credentials,omitempty"`
 }
 
@@ -319,6 +334,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		pingTimeout:  time.Duration(h.PingTimeout),
 		limits:       h.limits().library(),
 		maxConns:     h.limits().maxConnections(),
+		headers:      hooks.NewHeaderFilter(h.ForwardHeaders),
 		rules:        rules,
 		logs:         ctx.Slogger().Handler(),
 		hooks:        hookCfg,
@@ -457,6 +473,15 @@ func (h *Handler) check() error {
 			if o == "" {
 				return fmt.Errorf("cors: empty origin")
 			}
+			if o == "*" && h.CORS.Credentials {
+				return fmt.Errorf("cors: origins * with credentials would let every site use the " +
+					"cookies and HTTP authentication of your users; list the origins allowed instead")
+			}
+		}
+	}
+	for _, name := range h.ForwardHeaders {
+		if name == "" || strings.ContainsAny(name, " \t:") {
+			return fmt.Errorf("forward_headers: invalid header name %q", name)
 		}
 	}
 	return h.checkAdminUI() // adminui.go
@@ -552,7 +577,8 @@ func (h *Handler) fingerprint(all bool) string {
 			WH any
 			L  *Limits
 			A  *AdminUI `json:",omitempty"`
-		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings(), h.Limits, h.AdminUI}
+			FH []string
+		}{h.fixed(), h.PingInterval, h.PingTimeout, h.Namespaces, h.webhookSettings(), h.Limits, h.AdminUI, h.ForwardHeaders}
 	}
 	b, err := json.Marshal(v)
 	if err != nil { // cannot happen: plain data
@@ -596,6 +622,8 @@ func (h *Handler) options() socketio.Options {
 		ConnectTimeout: f.ConnectTimeout,
 		Limits:         h.limits().library(),
 		Recovery:       f.Recovery.library(nil), // OnExpire is set by newHub
+		// Namespaces matched by a pattern go with their last socket.
+		CleanupEmptyChildNamespaces: true,
 	}
 }
 

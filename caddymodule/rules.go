@@ -2,10 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/caddy-socketio/caddy-socketio/socketio"
 	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
@@ -62,11 +64,14 @@ type GreetRule struct {
 	Args []json.RawMessage `json:"args,omitempty"`
 }
 
-// JoinRule makes a socket join the room named in an event it emits. Names
-// of other sockets' private rooms (their ids) are refused, as are names
-// longer than 256 bytes and joins beyond limits.max_rooms_per_socket (256 by
-// default). If the client asks for an acknowledgement, it gets the room
-// name, or null when the join was refused. Joins run before leaves and relays of the same event.
+// JoinRule makes a socket join the room named in an event it emits. The
+// private room of another socket (its id), on any node of the cluster, is
+// refused: a name shaped like a socket id (20 characters of letters,
+// digits, "-" and "_") other than the sender's own is checked with the
+// adapter, and refused if that socket exists or the check fails. Names
+// longer than 256 bytes and joins beyond max_rooms_per_socket are refused
+// too. If the client asks for an acknowledgement, it gets the room name, or
+// null when the join was refused. Joins run before leaves and relays of the same event.
 type JoinRule struct {
 	// Name of the event the client emits, e.g. "joinRoom". Required.
 	Event string `json:"event"`
@@ -113,7 +118,7 @@ type RelayRule struct {
 	// socket in the room named by the room_field property of the first
 	// argument (or by the first argument itself if it is a string or a
 	// number), whether or not the sender is in it; names refused by join
-	// rules (another socket's id, over 256 bytes) reach nobody.
+	// rules (another socket's id on any node, over 256 bytes) reach nobody.
 	To string `json:"to,omitempty"`
 
 	// With to "field": the property of the first argument that names the
@@ -368,10 +373,8 @@ func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any,
 
 func (hb *hub) join(s *socketio.Socket, j JoinRule, args []any, answer func(...any)) {
 	room, ok := roomArg(args, j.Field)
-	if ok && room != socketio.Room(s.ID()) {
-		if _, other := s.Namespace().Socket(socketio.SocketID(room)); other {
-			ok = false // another socket's private room
-		}
+	if ok && othersPrivateRoom(s, room) {
+		ok = false
 	}
 	if !ok {
 		hb.log.Debug("join refused: no valid room", "hub", hb.name, "nsp", s.Namespace().Name(), "event", j.Event)
@@ -411,10 +414,8 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		op = nsp.To()
 	case r.roomField != "":
 		room, ok := roomArg(args, r.roomField)
-		if ok && room != socketio.Room(s.ID()) {
-			if _, other := nsp.Socket(socketio.SocketID(room)); other {
-				ok = false // another socket's private room
-			}
+		if ok && othersPrivateRoom(s, room) {
+			ok = false
 		}
 		if !ok {
 			hb.log.Debug("relay dropped: no valid room", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
@@ -459,6 +460,51 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		broadcasts.WithLabelValues(hb.name, nr.label).Inc()
 	}
 	answer()
+}
+
+// othersPrivateRoom reports whether room is, or may be, another socket's
+// private room. Only names shaped like a socket id (20 characters of
+// URL-safe base64, as this server and Node's base64id make them) can be;
+// for those other than the sender's own id, the adapter is asked whether a
+// socket with that id is in that room on any node of the cluster (a socket
+// on this node is found without asking). A query that fails or times out
+// refuses the name.
+func othersPrivateRoom(s *socketio.Socket, room socketio.Room) bool {
+	if room == socketio.Room(s.ID()) || !socketIDShaped(string(room)) {
+		return false
+	}
+	nsp := s.Namespace()
+	if _, ok := nsp.Socket(socketio.SocketID(room)); ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), privateRoomQueryTimeout)
+	defer cancel()
+	infos, err := nsp.In(room).FetchSockets(ctx)
+	if err != nil {
+		return true
+	}
+	for _, si := range infos {
+		if string(si.ID) == string(room) {
+			return true
+		}
+	}
+	return false
+}
+
+// privateRoomQueryTimeout bounds the cluster query of othersPrivateRoom.
+const privateRoomQueryTimeout = 2 * time.Second
+
+func socketIDShaped(name string) bool {
+	if len(name) != 20 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // firstObject returns the event's first argument when it is an object.

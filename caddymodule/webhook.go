@@ -85,6 +85,7 @@ func (h *Handler) hooksConfig() (hooks.Config, error) {
 		RetryBackoff:       time.Duration(h.HookRetryBackoff),
 		RetryBackoffMax:    time.Duration(h.HookRetryBackoffMax),
 		MaxReplyBytes:      h.HookMaxReplyBytes,
+		ForwardHeaders:     h.ForwardHeaders,
 	}
 	for _, hk := range h.Hooks {
 		c := hooks.Hook{

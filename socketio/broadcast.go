@@ -89,7 +89,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return b.nsp.adapter.Broadcast(p, b.options())
+	return b.nsp.adp().Broadcast(p, b.options())
 }
 
 // EmitWithAck sends an event to the selected sockets and collects one
@@ -151,7 +151,7 @@ func (b *BroadcastOperator) EmitWithAcks(ctx context.Context, event string, args
 			close(done)
 		}
 	}
-	err = b.nsp.adapter.BroadcastWithAck(p, b.options(), func(n int, ids []SocketID) {
+	err = b.nsp.adp().BroadcastWithAck(p, b.options(), func(n int, ids []SocketID) {
 		mu.Lock()
 		expected += n
 		nodesCounts++
@@ -169,7 +169,7 @@ func (b *BroadcastOperator) EmitWithAcks(ctx context.Context, event string, args
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := b.nsp.adapter.ServerCount(ctx)
+	n, err := b.nsp.adp().ServerCount(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,21 +206,21 @@ func (b *BroadcastOperator) EmitWithAcks(ctx context.Context, event string, args
 
 // FetchSockets describes the selected sockets of every node.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]adapter.SocketInfo, error) {
-	return b.nsp.adapter.FetchSockets(ctx, b.options())
+	return b.nsp.adp().FetchSockets(ctx, b.options())
 }
 
 // SocketsJoin makes the selected sockets join rooms.
 func (b *BroadcastOperator) SocketsJoin(rooms ...Room) error {
-	return b.nsp.adapter.AddSockets(b.options(), rooms)
+	return b.nsp.adp().AddSockets(b.options(), rooms)
 }
 
 // SocketsLeave makes the selected sockets leave rooms.
 func (b *BroadcastOperator) SocketsLeave(rooms ...Room) error {
-	return b.nsp.adapter.DelSockets(b.options(), rooms)
+	return b.nsp.adp().DelSockets(b.options(), rooms)
 }
 
 // DisconnectSockets disconnects the selected sockets; with close their
 // whole connections are closed.
 func (b *BroadcastOperator) DisconnectSockets(close bool) error {
-	return b.nsp.adapter.DisconnectSockets(b.options(), close)
+	return b.nsp.adp().DisconnectSockets(b.options(), close)
 }

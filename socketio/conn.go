@@ -35,6 +35,12 @@ type Conn struct {
 	eio3    bool // Engine.IO v3, Socket.IO v4 (socket.io-client 2.x; eio3.go)
 
 	logged atomic.Uint32 // limits logged for this connection (firstHit)
+	// msgLen is the size of the message being dispatched (CONNECT size
+	// check); only the message callbacks use it.
+	msgLen int
+	// nspRate is the bucket of Limits.NamespaceConnectRate; only the
+	// message callbacks (never concurrent) use it.
+	nspRate rateBucket
 
 	// delivering counts deliver calls in progress. A full send queue
 	// closes the session from inside deliver; the sockets' close (and the
@@ -148,6 +154,7 @@ func (h *sessionHandler) OnMessage(_ *engine.Session, data []byte, binary bool) 
 		return
 	}
 	if p != nil {
+		c.msgLen = len(data)
 		c.dispatch(p)
 	}
 }
@@ -251,12 +258,46 @@ func (c *Conn) connect(name string, data any) {
 			return
 		}
 	}
-	nsp := c.srv.lookup(name, auth)
+	if limit := c.srv.Limits().MaxConnectBytes; limit > 0 && c.msgLen > limit {
+		c.srv.limitHits.connectBytes.Add(1)
+		if firstHit(&c.logged, loggedConnectBytes) {
+			c.srv.logger.Warn("limit hit: CONNECT payload too large",
+				"limit", "max_connect_bytes", "sid", c.ID(), "max", limit, "bytes", c.msgLen, "nsp", name)
+		}
+		c.sendConnectError(name, &ConnectError{Message: "Connect payload too large"})
+		return
+	}
+	if l := c.srv.limits.Load(); l.NamespaceConnectRate > 0 && !c.nspRate.take(l.NamespaceConnectRate, l.NamespaceConnectBurst, l, time.Now()) {
+		c.srv.limitHits.nspConnectRate.Add(1)
+		if firstHit(&c.logged, loggedNspRate) {
+			c.srv.logger.Warn("limit hit: namespace connects too fast on one connection",
+				"limit", "namespace_connect_rate", "sid", c.ID(), "rate", l.NamespaceConnectRate,
+				"burst", l.NamespaceConnectBurst, "nsp", name)
+		}
+		c.sendConnectError(name, &ConnectError{Message: "Too many namespace connects"})
+		return
+	}
+	nsp, err := c.srv.lookup(name, auth)
+	if err != nil {
+		c.refuseDynamicFull(name)
+		return
+	}
 	if nsp == nil {
 		c.sendConnectError(name, &ConnectError{Message: "Invalid namespace"})
 		return
 	}
 	nsp.add(c, auth)
+}
+
+// refuseDynamicFull answers a CONNECT that would create a namespace beyond
+// Limits.MaxDynamicNamespaces.
+func (c *Conn) refuseDynamicFull(name string) {
+	c.srv.limitHits.dynamicNamespaces.Add(1)
+	if firstHit(&c.logged, loggedDynamic) {
+		c.srv.logger.Warn("limit hit: too many dynamic namespaces",
+			"limit", "max_dynamic_namespaces", "sid", c.ID(), "max", c.srv.Limits().MaxDynamicNamespaces, "nsp", name)
+	}
+	c.sendConnectError(name, &ConnectError{Message: "Too many dynamic namespaces"})
 }
 
 // closeWith closes the connection after disconnecting its sockets with

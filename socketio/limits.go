@@ -38,6 +38,27 @@ type Limits struct {
 	// EventBurst: the bucket size for EventRate. Default: EventRate
 	// rounded up, at least 1.
 	EventBurst int
+	// MaxDynamicNamespaces: the most child namespaces (created by a
+	// ParentNamespace) alive at once in the server. A CONNECT that would
+	// create one more gets CONNECT_ERROR {"message":"Too many dynamic
+	// namespaces"}; namespaces that exist are joined as usual. Children of
+	// a parent told KeepEmptyChildren are not counted. Default 10000.
+	MaxDynamicNamespaces int
+	// NamespaceConnectRate: CONNECT packets per second one connection may
+	// send, on average, with bursts of up to NamespaceConnectBurst (a token
+	// bucket). A CONNECT over it gets CONNECT_ERROR {"message":"Too many
+	// namespace connects"} before any namespace is looked up or middleware
+	// runs; the connection and its sockets stay. Default 10 per second.
+	NamespaceConnectRate float64
+	// MaxConnectBytes: the largest CONNECT packet (its auth payload, which
+	// the socket keeps in its handshake for its whole life). A larger one
+	// gets CONNECT_ERROR {"message":"Connect payload too large"}; the
+	// connection stays. Default 16 KiB.
+	MaxConnectBytes int
+	// NamespaceConnectBurst: the bucket size for NamespaceConnectRate.
+	// Default 32 (MaxNamespaces' default: a client may join all its
+	// namespaces at once).
+	NamespaceConnectBurst int
 }
 
 // Limit defaults.
@@ -45,6 +66,11 @@ const (
 	DefaultMaxNamespaces     = 32
 	DefaultMaxRoomsPerSocket = 256
 	DefaultMaxAttachments    = 10
+
+	DefaultMaxDynamicNamespaces  = 10000
+	DefaultNamespaceConnectRate  = 10
+	DefaultNamespaceConnectBurst = 32
+	DefaultMaxConnectBytes       = 16 << 10
 )
 
 // ReasonRateLimited: the socket sent events faster than Limits.EventRate.
@@ -61,10 +87,18 @@ type LimitStats struct {
 	Rooms       uint64 // Joins refused by MaxRoomsPerSocket
 	Attachments uint64 // packets refused by MaxAttachments
 	EventRate   uint64 // sockets disconnected by EventRate
+	// CONNECTs refused by MaxDynamicNamespaces
+	DynamicNamespaces uint64
+	// CONNECTs refused by NamespaceConnectRate
+	NamespaceConnectRate uint64
+	// CONNECTs refused by MaxConnectBytes
+	ConnectBytes uint64
 }
 
 type limitCounters struct {
 	namespaces, rooms, attachments, eventRate atomic.Uint64
+	dynamicNamespaces, nspConnectRate         atomic.Uint64
+	connectBytes                              atomic.Uint64
 }
 
 // resolve applies the defaults; off limits become 0 (none).
@@ -86,6 +120,19 @@ func (l Limits) resolve() Limits {
 	} else if l.EventBurst <= 0 {
 		l.EventBurst = max(1, int(l.EventRate+0.999))
 	}
+	l.MaxDynamicNamespaces = def(l.MaxDynamicNamespaces, DefaultMaxDynamicNamespaces)
+	l.MaxConnectBytes = def(l.MaxConnectBytes, DefaultMaxConnectBytes)
+	switch {
+	case l.NamespaceConnectRate < 0:
+		l.NamespaceConnectRate, l.NamespaceConnectBurst = 0, 0
+	case l.NamespaceConnectRate == 0:
+		l.NamespaceConnectRate = DefaultNamespaceConnectRate
+		if l.NamespaceConnectBurst <= 0 {
+			l.NamespaceConnectBurst = DefaultNamespaceConnectBurst
+		}
+	case l.NamespaceConnectBurst <= 0:
+		l.NamespaceConnectBurst = max(DefaultNamespaceConnectBurst, int(l.NamespaceConnectRate+0.999))
+	}
 	return l
 }
 
@@ -106,6 +153,8 @@ func (s *Server) LimitStats() LimitStats {
 	return LimitStats{
 		Namespaces: c.namespaces.Load(), Rooms: c.rooms.Load(),
 		Attachments: c.attachments.Load(), EventRate: c.eventRate.Load(),
+		DynamicNamespaces: c.dynamicNamespaces.Load(), NamespaceConnectRate: c.nspConnectRate.Load(),
+		ConnectBytes: c.connectBytes.Load(),
 	}
 }
 
@@ -113,6 +162,9 @@ func (s *Server) LimitStats() LimitStats {
 const (
 	loggedNamespaces uint32 = 1 << iota
 	loggedRooms
+	loggedDynamic
+	loggedNspRate
+	loggedConnectBytes
 )
 
 // firstHit sets bit in *logged and reports whether it was clear.
@@ -129,15 +181,16 @@ type rateBucket struct {
 	last   time.Time
 }
 
-// take spends one token; false when the bucket is empty.
-func (b *rateBucket) take(l *Limits, now time.Time) bool {
+// take spends one token of a bucket refilled at rate up to burst, the
+// values of l; false when the bucket is empty.
+func (b *rateBucket) take(rate float64, burst int, l *Limits, now time.Time) bool {
 	if b.limits != l { // first event, or the limits changed
-		b.limits, b.tokens, b.last = l, float64(l.EventBurst), now
+		b.limits, b.tokens, b.last = l, float64(burst), now
 	}
-	b.tokens += now.Sub(b.last).Seconds() * l.EventRate
+	b.tokens += now.Sub(b.last).Seconds() * rate
 	b.last = now
-	if b.tokens > float64(l.EventBurst) {
-		b.tokens = float64(l.EventBurst)
+	if b.tokens > float64(burst) {
+		b.tokens = float64(burst)
 	}
 	if b.tokens < 1 {
 		return false

@@ -19,12 +19,20 @@ type Middleware func(s *Socket) error
 // Namespace is a communication channel multiplexed over the connections of
 // one server ("/" always exists).
 type Namespace struct {
-	name    string
-	srv     *Server
-	parent  *ParentNamespace // set for namespaces created by a ParentNamespace
-	adapter adapter.Adapter
-	// store is the adapter's session store when recovery is on (nil: off).
-	store adapter.SessionStore
+	name   string
+	srv    *Server
+	parent *ParentNamespace // set for namespaces created by a ParentNamespace
+	// adapter is set when the namespace goes live; a child namespace that
+	// only has sockets running their middlewares has noAdapter (see
+	// ParentNamespace).
+	adapter atomic.Pointer[adapterRef]
+
+	// Children of a ParentNamespace only: refs counts the sockets running
+	// their middlewares plus the sockets connected; live is set once a
+	// socket was accepted (the namespace is then in Server.nsps and has its
+	// adapter). Both change under srv.mu, refs also atomically.
+	refs atomic.Int64
+	live bool
 
 	// ackIDs numbers the acks this server asks for in this namespace, as
 	// Node does (one counter per namespace, shared by all its sockets).
@@ -39,38 +47,62 @@ type Namespace struct {
 	sockets      map[SocketID]*Socket
 }
 
+type adapterRef struct {
+	a     adapter.Adapter
+	store adapter.SessionStore // with recovery on
+}
+
 func newNamespace(srv *Server, name string) *Namespace {
 	n := &Namespace{name: name, srv: srv, sockets: make(map[SocketID]*Socket)}
-	a, err := srv.adapterFactory(n)
+	n.startAdapter()
+	return n
+}
+
+// startAdapter creates the namespace's adapter.
+func (n *Namespace) startAdapter() {
+	a, err := n.srv.adapterFactory(n)
 	if err != nil {
 		// Of cannot fail; a namespace whose adapter could not start still
 		// serves its local sockets.
-		srv.logger.Error("adapter failed, namespace falls back to the memory adapter", "nsp", name, "err", err)
+		n.srv.logger.Error("adapter failed, namespace falls back to the memory adapter", "nsp", n.name, "err", err)
 		a, _ = adapter.NewMemory(n)
 	}
-	n.adapter = a
-	if r := srv.recovery; r != nil {
-		if st, ok := a.(adapter.SessionStore); ok {
+	var st adapter.SessionStore
+	if r := n.srv.recovery; r != nil {
+		if ss, ok := a.(adapter.SessionStore); ok {
 			var onExpire func(adapter.Session)
 			if r.OnExpire != nil {
 				onExpire = func(sess adapter.Session) { r.OnExpire(n, sess) }
 			}
-			st.EnableRecovery(r.RecoveryOptions, onExpire)
-			n.store = st
+			ss.EnableRecovery(r.RecoveryOptions, onExpire)
+			st = ss
 		} else {
-			srv.logger.Warn("the adapter cannot recover sessions, connection state recovery is off for this namespace", "nsp", name)
+			n.srv.logger.Warn("the adapter cannot recover sessions, connection state recovery is off for this namespace", "nsp", n.name)
 		}
 	}
-	return n
+	n.adapter.Store(&adapterRef{a: a, store: st})
 }
+
+// keepsSessions says whether sockets that left may still recover here.
+func (n *Namespace) keepsSessions() bool {
+	st := n.sessions()
+	return st != nil && st.RecoveryStats().Sessions > 0
+}
+
+// adp is the namespace's adapter.
+func (n *Namespace) adp() adapter.Adapter { return n.adapter.Load().a }
+
+// sessions is the adapter's session store when recovery is on (nil: off,
+// or a provisional child namespace).
+func (n *Namespace) sessions() adapter.SessionStore { return n.adapter.Load().store }
 
 // RecoveryStats describes the namespace's recovery buffer and sessions
 // (zero when recovery is off).
 func (n *Namespace) RecoveryStats() adapter.RecoveryStats {
-	if n.store == nil {
-		return adapter.RecoveryStats{}
+	if st := n.sessions(); st != nil {
+		return st.RecoveryStats()
 	}
-	return n.store.RecoveryStats()
+	return adapter.RecoveryStats{}
 }
 
 // Name is the namespace's name, such as "/" or "/chat".
@@ -80,7 +112,7 @@ func (n *Namespace) Name() string { return n.name }
 func (n *Namespace) Server() *Server { return n.srv }
 
 // Adapter is the namespace's adapter.
-func (n *Namespace) Adapter() adapter.Adapter { return n.adapter }
+func (n *Namespace) Adapter() adapter.Adapter { return n.adp() }
 
 // Use adds a connect middleware; middlewares run in the order added.
 func (n *Namespace) Use(mw Middleware) {
@@ -192,17 +224,19 @@ func (n *Namespace) ServerSideEmit(event string, args ...any) error {
 	if isReserved(event) {
 		return ErrReservedEvent
 	}
-	return n.adapter.ServerSideEmit(append([]any{event}, args...), nil)
+	return n.adp().ServerSideEmit(append([]any{event}, args...), nil)
 }
 
 func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
 
 // add runs the middlewares for a connecting socket and connects it. With
 // recovery on, a CONNECT whose auth carries the pid of a kept session takes
-// that session: the socket gets its id, rooms and data back.
+// that session: the socket gets its id, rooms and data back. For a child
+// namespace the caller holds a reference (Server.lookup), which add
+// releases unless the socket got connected (then Socket.onClose does).
 func (n *Namespace) add(c *Conn, auth map[string]any) {
 	var rs *restore
-	if n.store != nil {
+	if st := n.sessions(); st != nil {
 		pid, _ := auth["pid"].(string)
 		offset, hasOffset := auth["offset"].(string)
 		if _, present := auth["offset"]; present && !hasOffset {
@@ -221,13 +255,13 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 			auth = clean
 		}
 		if pid != "" {
-			if sess, ok := n.store.TakeSession(pid, offset); ok {
+			if sess, ok := st.TakeSession(pid, offset); ok {
 				rs = &restore{sess: sess, offset: offset}
 			}
 		}
 	}
 	s := newSocket(n, c, auth)
-	if n.store != nil {
+	if n.sessions() != nil {
 		if rs != nil {
 			s.id, s.pid, s.data, s.since, s.recovered = rs.sess.SID, rs.sess.PID, rs.sess.Data, rs.sess.Since, true
 			s.restored = rs.sess.Rooms
@@ -245,11 +279,27 @@ func (n *Namespace) add(c *Conn, auth map[string]any) {
 			if !errors.As(err, &ce) {
 				ce = &ConnectError{Message: err.Error()}
 			}
+			n.release()
 			c.sendMiddlewareError(n.name, ce)
 			return
 		}
 	}
+	if n.parent != nil {
+		ok, fresh := n.parent.activate(n)
+		if !ok {
+			n.release()
+			c.refuseDynamicFull(n.name)
+			return
+		}
+		if fresh {
+			n.srv.notifyNamespace(n)
+		}
+	}
+	if s.pid == "" && n.sessions() != nil { // a child that just went live
+		s.pid = newID()
+	}
 	if !s.connect(rs) {
+		n.release()
 		return
 	}
 	if n.srv.observing() {
@@ -304,6 +354,15 @@ func (n *Namespace) remove(s *Socket) {
 // ParentNamespace creates namespaces on demand (Server.OfFunc,
 // Server.OfRegexp); its middlewares and connection handlers apply to every
 // namespace it created, before their own.
+//
+// A child namespace is created only once a socket passed the middlewares
+// (the parent's and the child's own, which a child that does not exist yet
+// has none of): until then the connecting sockets share a provisional
+// namespace that has no adapter, is in no listing and is forgotten when
+// they are all refused. With Options.CleanupEmptyChildNamespaces, a child
+// is removed (its adapter closed) when its last socket leaves, unless the
+// parent was told KeepEmptyChildren. Limits.MaxDynamicNamespaces bounds the
+// children alive at once.
 type ParentNamespace struct {
 	srv   *Server
 	match func(name string, auth map[string]any) bool
@@ -311,8 +370,20 @@ type ParentNamespace struct {
 	mu           sync.Mutex
 	middlewares  []Middleware
 	onConnection []func(*Socket)
-	children     map[string]*Namespace
+	// children holds the live children and the provisional ones (not
+	// live yet); guarded by srv.mu, not mu.
+	children map[string]*Namespace
+	// keep: children stay when empty and are not counted against
+	// Limits.MaxDynamicNamespaces. Set before serving.
+	keep bool
 }
+
+// KeepEmptyChildren makes this parent's children stay when their last
+// socket leaves, even with Options.CleanupEmptyChildNamespaces, and leaves
+// them out of Limits.MaxDynamicNamespaces: for a parent whose names are a
+// fixed set the server trusts (such as names listed in a configuration).
+// Call it before serving.
+func (p *ParentNamespace) KeepEmptyChildren() { p.keep = true }
 
 // Use adds a middleware for every child namespace.
 func (p *ParentNamespace) Use(mw Middleware) {
@@ -328,13 +399,15 @@ func (p *ParentNamespace) OnConnection(fn func(s *Socket)) {
 	p.mu.Unlock()
 }
 
-// Children lists the namespaces created so far.
+// Children lists the child namespaces alive (created and not removed).
 func (p *ParentNamespace) Children() []*Namespace {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.srv.mu.RLock()
+	defer p.srv.mu.RUnlock()
 	out := make([]*Namespace, 0, len(p.children))
 	for _, c := range p.children {
-		out = append(out, c)
+		if c.live {
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -349,21 +422,86 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 	return nil
 }
 
-func (p *ParentNamespace) child(name string) *Namespace {
-	p.srv.mu.Lock()
-	if n := p.srv.nsps[name]; n != nil {
-		p.srv.mu.Unlock()
-		return n
+// child returns the namespace name with a reference taken for one
+// connecting socket: an existing namespace, or this parent's provisional
+// child (shared by the sockets connecting to it meanwhile). ok is false
+// when Limits.MaxDynamicNamespaces is reached.
+func (p *ParentNamespace) child(name string) (n *Namespace, ok bool) {
+	srv := p.srv
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if n = srv.nsps[name]; n != nil {
+		if n.parent != nil {
+			n.refs.Add(1)
+		}
+		return n, true
 	}
-	n := newNamespace(p.srv, name)
-	n.parent = p
-	p.srv.nsps[name] = n
-	p.mu.Lock()
+	if n = p.children[name]; n != nil {
+		n.refs.Add(1)
+		return n, true
+	}
+	if !p.keep && srv.dynamicFullLocked() {
+		return nil, false
+	}
+	n = &Namespace{name: name, srv: srv, parent: p, sockets: make(map[SocketID]*Socket)}
+	n.adapter.Store(&noAdapterRef)
+	n.refs.Store(1)
 	p.children[name] = n
-	p.mu.Unlock()
-	p.srv.mu.Unlock()
-	p.srv.notifyNamespace(n)
-	return n
+	return n, true
+}
+
+// activate makes a provisional child live, for a socket its middlewares
+// accepted: it gets its adapter and is listed (fresh: by this call). ok is
+// false when Limits.MaxDynamicNamespaces is reached.
+func (p *ParentNamespace) activate(n *Namespace) (ok, fresh bool) {
+	srv := p.srv
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if n.live {
+		return true, false
+	}
+	if srv.nsps[n.name] != nil || p.children[n.name] != n {
+		// Cannot happen while n is referenced; refuse rather than shadow.
+		return false, false
+	}
+	if !p.keep {
+		if srv.dynamicFullLocked() {
+			return false, false
+		}
+		srv.dynamic++
+	}
+	n.startAdapter()
+	n.live = true
+	srv.nsps[n.name] = n
+	return true, true
+}
+
+// release drops one socket's reference to a child namespace; the last one
+// forgets a provisional child, and removes a live one when empty children
+// are cleaned up.
+func (n *Namespace) release() {
+	if n.parent == nil || n.refs.Add(-1) > 0 {
+		return
+	}
+	p, srv := n.parent, n.srv
+	srv.mu.Lock()
+	if n.refs.Load() > 0 || p.children[n.name] != n || (n.live && (p.keep || !srv.cleanupEmpty || n.keepsSessions())) {
+		srv.mu.Unlock()
+		return
+	}
+	delete(p.children, n.name)
+	var a adapter.Adapter
+	if n.live {
+		delete(srv.nsps, n.name)
+		srv.dynamic--
+		a = n.adp()
+	}
+	srv.mu.Unlock()
+	if a != nil {
+		if err := a.Close(); err != nil {
+			srv.logger.Warn("closing the adapter of an empty namespace", "nsp", n.name, "err", err)
+		}
+	}
 }
 
 var _ adapter.Namespace = (*Namespace)(nil)

@@ -75,17 +75,6 @@ func eventArgs(t *testing.T, frame string) []any {
 	return args
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestRecoveryRestoresSession(t *testing.T) {
 	rs := newRecoveryServer(t, socketio.Recovery{})
 	nsp := rs.srv.Of("/")

@@ -10,6 +10,7 @@ package socketio
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,12 @@ type Options struct {
 	// Recovery turns on connection state recovery (nil: off); see
 	// Recovery.
 	Recovery *Recovery
+	// CleanupEmptyChildNamespaces removes a namespace created by a
+	// ParentNamespace (OfFunc, OfRegexp) when its last socket leaves, and
+	// closes its adapter, as Node's option of the same name does. Without
+	// it children stay once created (they still count against
+	// Limits.MaxDynamicNamespaces). See ParentNamespace.KeepEmptyChildren.
+	CleanupEmptyChildNamespaces bool
 }
 
 // Recovery configures connection state recovery, the Socket.IO 4.6+
@@ -106,9 +113,12 @@ type Server struct {
 	limitHits limitCounters
 	observers observers
 
+	cleanupEmpty bool
+
 	mu      sync.RWMutex
-	nsps    map[string]*Namespace
+	nsps    map[string]*Namespace // the live namespaces
 	parents []*ParentNamespace
+	dynamic int // live children of parents not told KeepEmptyChildren
 }
 
 // NewServer returns a Server with the namespace "/" already created.
@@ -140,6 +150,7 @@ func NewServer(opts *Options) *Server {
 		adapterFactory: o.Adapter,
 		logger:         o.Logger,
 		nsps:           make(map[string]*Namespace),
+		cleanupEmpty:   o.CleanupEmptyChildNamespaces,
 	}
 	if o.Recovery != nil {
 		r := *o.Recovery
@@ -189,7 +200,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	var first error
 	for _, n := range nsps {
-		if err := n.adapter.Close(); err != nil && first == nil {
+		if err := n.adp().Close(); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -254,21 +265,50 @@ func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
 	return s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
 }
 
-// lookup finds or, through a parent, creates the namespace a client asks for.
-func (s *Server) lookup(name string, auth map[string]any) *Namespace {
+// lookup finds the namespace a client asks for, or through a parent the
+// provisional child it may create (ParentNamespace). A child comes with a
+// reference for the connecting socket (Namespace.add releases it). errFull:
+// Limits.MaxDynamicNamespaces is reached.
+func (s *Server) lookup(name string, auth map[string]any) (*Namespace, error) {
 	s.mu.RLock()
 	n := s.nsps[name]
+	if n != nil && n.parent != nil {
+		// Under the read lock: release removes a child only under the
+		// write lock, after checking that no reference was taken.
+		n.refs.Add(1)
+	}
 	parents := s.parents
 	s.mu.RUnlock()
 	if n != nil {
-		return n
+		return n, nil
 	}
 	for _, p := range parents {
 		if p.match(name, auth) {
-			return p.child(name)
+			c, ok := p.child(name)
+			if !ok {
+				return nil, errDynamicFull
+			}
+			return c, nil
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+var errDynamicFull = errors.New("socketio: too many dynamic namespaces")
+
+// dynamicFullLocked reports whether Limits.MaxDynamicNamespaces is reached;
+// s.mu is held.
+func (s *Server) dynamicFullLocked() bool {
+	limit := s.Limits().MaxDynamicNamespaces
+	return limit > 0 && s.dynamic >= limit
+}
+
+// DynamicNamespaces is the number of child namespaces alive that count
+// against Limits.MaxDynamicNamespaces.
+func (s *Server) DynamicNamespaces() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.dynamic
 }
 
 func (s *Server) onSession(sess *engine.Session) engine.SessionHandler {

@@ -194,7 +194,7 @@ func (s *Socket) join(rooms []Room, added *[]Room) error {
 		return nil
 	}
 	if added != nil {
-		have := s.nsp.adapter.SocketRooms(s.id)
+		have := s.nsp.adp().SocketRooms(s.id)
 		for i, r := range rooms {
 			if !slices.Contains(have, r) && !slices.Contains(rooms[:i], r) {
 				*added = append(*added, r)
@@ -202,7 +202,7 @@ func (s *Socket) join(rooms []Room, added *[]Room) error {
 		}
 	}
 	if limit := s.nsp.srv.Limits().MaxRoomsPerSocket; limit > 0 {
-		have := s.nsp.adapter.SocketRooms(s.id)
+		have := s.nsp.adp().SocketRooms(s.id)
 		n := len(have)
 		for i, r := range rooms {
 			if !slices.Contains(have, r) && !slices.Contains(rooms[:i], r) {
@@ -221,25 +221,25 @@ func (s *Socket) join(rooms []Room, added *[]Room) error {
 			return ErrTooManyRooms
 		}
 	}
-	s.nsp.adapter.AddAll(s, rooms)
+	s.nsp.adp().AddAll(s, rooms)
 	return nil
 }
 
 // Leave removes the socket from room.
 func (s *Socket) Leave(room Room) {
 	if !s.nsp.srv.observing() {
-		s.nsp.adapter.Del(s.id, room)
+		s.nsp.adp().Del(s.id, room)
 		return
 	}
-	was := slices.Contains(s.nsp.adapter.SocketRooms(s.id), room)
-	s.nsp.adapter.Del(s.id, room)
+	was := slices.Contains(s.nsp.adp().SocketRooms(s.id), room)
+	s.nsp.adp().Del(s.id, room)
 	if was {
 		s.notifyRooms(false, []Room{room})
 	}
 }
 
 // Rooms lists the rooms the socket is in, its own id included.
-func (s *Socket) Rooms() []Room { return s.nsp.adapter.SocketRooms(s.id) }
+func (s *Socket) Rooms() []Room { return s.nsp.adp().SocketRooms(s.id) }
 
 // Emit sends an event to this socket's client.
 func (s *Socket) Emit(event string, args ...any) error {
@@ -247,11 +247,11 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if s.nsp.store != nil {
+	if s.nsp.sessions() != nil {
 		// As in Node: with recovery on, an event to one socket is stored
 		// and carries an offset too, so the client's last offset is always
 		// one the buffer knows.
-		err = s.nsp.adapter.Broadcast(p, adapter.BroadcastOptions{
+		err = s.nsp.adp().Broadcast(p, adapter.BroadcastOptions{
 			Rooms: []Room{Room(s.id)}, Flags: adapter.Flags{Local: true}})
 	} else {
 		err = s.conn.sendPacket(p, false)
@@ -435,7 +435,7 @@ func (s *Socket) connect(rs *restore) bool {
 		return false
 	}
 	if rs != nil {
-		ok := s.nsp.store.Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) bool {
+		ok := s.nsp.sessions().Resume(rs.sess, rs.offset, func(missed []adapter.MissedPacket) bool {
 			// The missed packets must fit the new connection's send queue,
 			// or it would be closed as a slow client at once, again and
 			// again: beyond it the client starts afresh.
@@ -454,7 +454,7 @@ func (s *Socket) connect(rs *restore) bool {
 			s.connected.Store(true)
 			s.nsp.insert(s)
 			rooms := append([]Room{Room(s.id)}, rs.sess.Rooms...)
-			s.nsp.adapter.AddAll(s, rooms)
+			s.nsp.adp().AddAll(s, rooms)
 			s.sendConnect()
 			for _, m := range missed {
 				_ = s.conn.deliverEncoded(m.Encoded, false)
@@ -471,12 +471,12 @@ func (s *Socket) connect(rs *restore) bool {
 		s.data = nil
 		s.mu.Unlock()
 	}
-	if s.nsp.store != nil && s.since == "" {
-		s.since = s.nsp.store.CurrentOffset()
+	if s.nsp.sessions() != nil && s.since == "" {
+		s.since = s.nsp.sessions().CurrentOffset()
 	}
 	s.connected.Store(true)
 	s.nsp.insert(s)
-	s.nsp.adapter.AddAll(s, []Room{Room(s.id)})
+	s.nsp.adp().AddAll(s, []Room{Room(s.id)})
 	s.sendConnect()
 	return true
 }
@@ -510,7 +510,7 @@ func recoverable(r Reason) bool {
 func (s *Socket) onPacket(p *parser.Packet) {
 	switch p.Type {
 	case parser.Event, parser.BinaryEvent:
-		if l := s.nsp.srv.limits.Load(); l.EventRate > 0 && !s.rate.take(l, time.Now()) {
+		if l := s.nsp.srv.limits.Load(); l.EventRate > 0 && !s.rate.take(l.EventRate, l.EventBurst, l, time.Now()) {
 			s.nsp.srv.limitHits.eventRate.Add(1)
 			s.nsp.srv.logger.Warn("limit hit: event rate exceeded, disconnecting socket",
 				"limit", "event_rate", "socket", string(s.id), "nsp", s.nsp.name,
@@ -598,10 +598,10 @@ func (s *Socket) onClose(reason Reason) {
 		fn(reason)
 	}
 	observing := s.nsp.srv.observing()
-	keep := s.nsp.store != nil && recoverable(reason)
+	keep := s.nsp.sessions() != nil && recoverable(reason)
 	var all, rooms []Room
 	if observing || keep {
-		all = s.nsp.adapter.SocketRooms(s.id)
+		all = s.nsp.adp().SocketRooms(s.id)
 	}
 	if keep {
 		for _, r := range all {
@@ -610,7 +610,7 @@ func (s *Socket) onClose(reason Reason) {
 			}
 		}
 	}
-	s.nsp.adapter.DelAll(s.id)
+	s.nsp.adp().DelAll(s.id)
 	s.nsp.remove(s)
 	s.conn.remove(s)
 	if observing {
@@ -619,11 +619,14 @@ func (s *Socket) onClose(reason Reason) {
 	}
 	// Kept only once the socket is out of its rooms and namespace, so a
 	// client that comes back at once cannot meet its old self.
-	if keep && s.nsp.store.PersistSession(adapter.Session{
+	if keep && s.nsp.sessions().PersistSession(adapter.Session{
 		SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data(), Since: s.since,
 	}) {
 		s.kept.Store(true)
 	}
+	// A child namespace may go with its last socket (not while it keeps
+	// sessions to recover).
+	s.nsp.release()
 
 	s.mu.Lock()
 	acks := s.acks

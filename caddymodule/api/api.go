@@ -56,6 +56,7 @@ type Handler struct {
 	maxBody       int64
 	maxAckTimeout time.Duration
 	log           *slog.Logger
+	headers       func() *hooks.HeaderFilter
 
 	calls        map[string]*atomic.Uint64
 	errs         map[string]*atomic.Uint64
@@ -81,6 +82,17 @@ func WithMaxAckTimeout(d time.Duration) Option {
 	return func(h *Handler) {
 		if d > 0 {
 			h.maxAckTimeout = d
+		}
+	}
+}
+
+// WithHeaderFilter sets the filter of the handshake headers GET /sockets
+// shows, read at each request (default: the nil hooks.HeaderFilter, which
+// leaves out cookie, authorization and proxy-authorization).
+func WithHeaderFilter(f func() *hooks.HeaderFilter) Option {
+	return func(h *Handler) {
+		if f != nil {
+			h.headers = f
 		}
 	}
 }
@@ -123,6 +135,7 @@ func newHandler(srv *socketio.Server, opts []Option) *Handler {
 		maxBody:       DefaultMaxBodyBytes,
 		maxAckTimeout: DefaultMaxAckTimeout,
 		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		headers:       func() *hooks.HeaderFilter { return nil },
 		calls:         make(map[string]*atomic.Uint64, len(ops)),
 		errs:          make(map[string]*atomic.Uint64, len(ops)),
 	}
@@ -507,13 +520,14 @@ func (h *Handler) fetch(r *http.Request) ([]socketJSON, error) {
 		return nil, err
 	}
 	out := make([]socketJSON, 0, len(infos))
+	filter := h.headers()
 	for _, si := range infos {
 		rs := make([]string, 0, len(si.Rooms))
 		for _, room := range si.Rooms {
 			rs = append(rs, string(room))
 		}
 		sort.Strings(rs)
-		out = append(out, socketJSON{ID: string(si.ID), Rooms: rs, Data: hooks.EncodeBinary(si.Data), Handshake: si.Handshake})
+		out = append(out, socketJSON{ID: string(si.ID), Rooms: rs, Data: hooks.EncodeBinary(si.Data), Handshake: filter.Handshake(si.Handshake)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -100,6 +100,11 @@ type Config struct {
 	// is a failed delivery. Default 1 MiB.
 	MaxReplyBytes int64 `json:"max_reply_bytes,omitempty"`
 
+	// ForwardHeaders lists the handshake headers hook requests carry
+	// (case-insensitive; "*" for all). Default: every header but
+	// RedactedHeaders (cookie, authorization, proxy-authorization).
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
+
 	// Transport makes the HTTP requests. Default: a clone of
 	// http.DefaultTransport keeping Concurrency idle connections per host.
 	Transport http.RoundTripper `json:"-"`
@@ -168,8 +173,9 @@ const (
 
 // compiled is a validated Config with defaults applied.
 type compiled struct {
-	cfg   Config
-	hooks []*hook
+	cfg     Config
+	hooks   []*hook
+	headers *HeaderFilter
 }
 
 // hook is a validated Hook.
@@ -282,7 +288,7 @@ func compile(c Config) (*compiled, error) {
 	default:
 		return nil, fmt.Errorf("overflow must be %s, %s or %s, not %q", OverflowBackpressure, OverflowDrop, OverflowDisconnect, c.Overflow)
 	}
-	out := &compiled{cfg: c}
+	out := &compiled{cfg: c, headers: NewHeaderFilter(c.ForwardHeaders)}
 	for i, h := range c.Hooks {
 		ch, err := compileHook(i, h)
 		if err != nil {

@@ -48,7 +48,7 @@ func (d *Dispatcher) body(h *hook, it *item, s *socketio.Socket, id string, args
 			ID:        string(s.ID()),
 			Rooms:     rooms,
 			Data:      EncodeBinary(s.Data()),
-			Handshake: s.Handshake(),
+			Handshake: it.cfg.headers.Handshake(s.Handshake()),
 		}
 	}
 	switch it.typ {

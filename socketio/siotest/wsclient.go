@@ -75,6 +75,10 @@ func (c *WSClient) readLoop() {
 	}
 }
 
+// Frames is the channel of frames Read takes from (closed when the
+// connection ends), for callers that wait with their own deadline.
+func (c *WSClient) Frames() <-chan string { return c.frames }
+
 // NspPrefix is how a namespace appears in packets: nothing for "/", else
 // the name and a comma.
 func NspPrefix(nsp string) string {
