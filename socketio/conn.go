@@ -41,6 +41,7 @@ type Conn struct {
 func newConn(s *Server, sess *engine.Session) *Conn {
 	c := &Conn{srv: s, session: sess}
 	c.dec.MaxAttachments = s.Limits().MaxAttachments
+	c.dec.Lazy = true // arguments stay JSON text until a handler wants them (raw.go)
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {

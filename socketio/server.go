@@ -58,6 +58,11 @@ type Server struct {
 
 	limits    atomic.Pointer[Limits]
 	limitHits limitCounters
+	// decoded is the estimated size of the event arguments being handled,
+	// decoded, right now (Limits.MaxDecodedBytesTotal); unhandled counts
+	// events dropped undecoded.
+	decoded   atomic.Int64
+	unhandled atomic.Uint64
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace

@@ -87,7 +87,7 @@ type item struct {
 	cfg    *compiled
 	at     time.Time
 	event  string
-	args   []any
+	args   rawArgs // type "event": the arguments as the client sent them
 	ack    socketio.Ack
 	reason string
 }
@@ -372,13 +372,17 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 	}
 	s.OnDisconnecting(func(socketio.Reason) { k.snapshotRooms() })
 	s.OnDisconnect(fire)
-	s.OnAny(func(event string, args []any, ack socketio.Ack) {
+	// Events are taken undecoded: the request carries the client's JSON
+	// text (args.go), and events without hooks cost nothing.
+	s.OnAnyRaw(func(ev *socketio.RawEvent, ack socketio.Ack) bool {
 		c := d.cur.Load()
+		event := ev.Event()
 		hs := c.selectHooks(nsp, event)
 		if len(hs) == 0 {
-			return
+			return false
 		}
-		it := &item{typ: TypeEvent, hooks: hs, cfg: c, at: time.Now(), event: event, args: args, ack: ack}
+		it := &item{typ: TypeEvent, hooks: hs, cfg: c, at: time.Now(), event: event, ack: ack,
+			args: rawArgs{json: ev.Args(), attachments: ev.Attachments(), binary: ev.Binary()}}
 		if !k.enqueue(it, false) {
 			reason := reasonQueueFull
 			if d.isClosed() {
@@ -386,6 +390,7 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 			}
 			d.drop(it, reason)
 		}
+		return true
 	})
 	if pc != nil {
 		for _, r := range pc.leave {
@@ -516,11 +521,7 @@ func (k *sock) run() {
 func (d *Dispatcher) process(k *sock, it *item) {
 	var args json.RawMessage
 	if it.typ == TypeEvent {
-		a := it.args
-		if a == nil {
-			a = []any{}
-		}
-		b, err := marshal(EncodeBinary(a))
+		b, err := it.args.requestJSON()
 		if err != nil {
 			d.log.Error("hook event arguments do not encode", "event", it.event, "error", err)
 			b = []byte("[]")
