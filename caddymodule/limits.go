@@ -53,6 +53,22 @@ type Limits struct {
 	// burst. Default: event_rate rounded up.
 	EventBurst int `json:"event_burst,omitempty"`
 
+	// Most memory the decoded arguments of one event may take, as
+	// estimated from its JSON text before decoding (the text plus 48 bytes
+	// per value). Arguments are only decoded for rules that read them (ack,
+	// join, leave, relay with to field or payload) and never for hooks or
+	// plain relays, which pass the client's bytes on; events nobody handles
+	// are dropped undecoded. An event over it disconnects its socket: the
+	// client gets "io server disconnect", hooks see the reason "decoded
+	// size limit exceeded". Reloadable. Default: 16 MiB.
+	// limit="decoded".
+	MaxDecodedBytes int64 `json:"max_decoded_bytes,omitempty"`
+
+	// The same for all connections of the hub together, counting the
+	// events being handled at the same moment. Reloadable. Default:
+	// 128 MiB. limit="decoded".
+	MaxDecodedBytesTotal int64 `json:"max_decoded_bytes_total,omitempty"`
+
 	// Most messages waiting to be written to one connection. A client that
 	// lets them pile up (it stops reading, or reads slower than it is sent
 	// to) is disconnected with the log line "send queue full, closing slow
@@ -85,6 +101,10 @@ func (l *Limits) check() error {
 		return fmt.Errorf("limits: send_queue_size cannot be turned off")
 	case l.SendQueueBytes < 0:
 		return fmt.Errorf("limits: send_queue_bytes must not be negative")
+	case l.MaxDecodedBytes < -1 || l.MaxDecodedBytes > 1<<40:
+		return fmt.Errorf("limits: max_decoded_bytes must be a size, or -1 for no limit")
+	case l.MaxDecodedBytesTotal < -1 || l.MaxDecodedBytesTotal > 1<<40:
+		return fmt.Errorf("limits: max_decoded_bytes_total must be a size, or -1 for no limit")
 	}
 	return nil
 }
@@ -98,6 +118,9 @@ func (l *Limits) library() socketio.Limits {
 		MaxAttachments:    l.MaxAttachments,
 		EventRate:         l.EventRate,
 		EventBurst:        l.EventBurst,
+
+		MaxDecodedBytes:      int(l.MaxDecodedBytes),
+		MaxDecodedBytesTotal: int(l.MaxDecodedBytesTotal),
 	}
 }
 
@@ -125,6 +148,8 @@ func (l *Limits) maxConnections() int {
 //		event_rate           <per_second> [<burst>]
 //		send_queue_size      <n>
 //		send_queue_bytes     <size>
+//		max_decoded_bytes        <size>|off
+//		max_decoded_bytes_total  <size>|off
 //	}
 func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 	if d.NextArg() {
@@ -174,6 +199,23 @@ func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 			if len(args) == 2 {
 				args = args[1:]
 				l.EventBurst, err = count(false)
+			}
+		case "max_decoded_bytes", "max_decoded_bytes_total":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			v := int64(-1)
+			if args[0] != "off" {
+				n, perr := humanize.ParseBytes(args[0])
+				if perr != nil || n == 0 || n > 1<<40 {
+					return d.Errf("%s: want a size or off, not %q", opt, args[0])
+				}
+				v = int64(n)
+			}
+			if opt == "max_decoded_bytes" {
+				l.MaxDecodedBytes = v
+			} else {
+				l.MaxDecodedBytesTotal = v
 			}
 		case "send_queue_bytes":
 			if len(args) != 1 {

@@ -48,7 +48,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 // settings changed) are summed.
 type engineCollector struct {
 	sessions, packetsIn, packetsOut, bytesIn, bytesOut, slowClosed, rejected *prometheus.Desc
-	limitHits                                                                *prometheus.Desc
+	limitHits, unhandled                                                     *prometheus.Desc
 }
 
 func newEngineCollector() *engineCollector {
@@ -63,26 +63,28 @@ func newEngineCollector() *engineCollector {
 		bytesOut:   d("sent_bytes_total", "Engine.IO payload bytes sent to clients, by hub."),
 		slowClosed: d("slow_client_disconnects_total", "Connections closed because the client did not keep up (its send queue was full), by hub."),
 		rejected:   d("rejected_handshakes_total", "Engine.IO handshakes refused (bad query, disabled transport, websocket origin), by hub."),
+		unhandled:  d("unhandled_events_total", "Client events dropped undecoded because no rule, hook or handler wanted them, by hub."),
 		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
 			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
 				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected), "+
-				"hook_queue (hook events dropped: hook_queue_size or hook_max_queued).",
+				"decoded (sockets disconnected by max_decoded_bytes or max_decoded_bytes_total), hook_queue (hook events dropped: hook_queue_size or hook_max_queued).",
 			[]string{"hub", "limit"}, nil),
 	}
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits, c.unhandled} {
 		ch <- d
 	}
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	type sums struct {
-		sessions float64
-		counters engineCounters
-		limits   socketio.LimitStats
-		hookDrop uint64
+		sessions  float64
+		counters  engineCounters
+		limits    socketio.LimitStats
+		hookDrop  uint64
+		unhandled uint64
 	}
 	byHub := make(map[string]*sums)
 	var order []string
@@ -104,6 +106,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		s.limits.Rooms += l.Rooms
 		s.limits.Attachments += l.Attachments
 		s.limits.EventRate += l.EventRate
+		s.limits.Decoded += l.Decoded
+		s.unhandled += hb.srv.UnhandledEvents()
 		if hb.dispatcher != nil {
 			s.hookDrop += hb.dispatcher.Stats().Dropped
 		}
@@ -121,6 +125,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytesOut, s.counters.BytesOut)
 		counter(c.slowClosed, s.counters.SlowClosed)
 		counter(c.rejected, s.counters.RejectedHandshakes)
+		counter(c.unhandled, s.unhandled)
 		for _, hit := range []struct {
 			limit string
 			n     uint64
@@ -129,6 +134,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			{"send_queue", s.counters.SlowClosed}, {"namespaces", s.limits.Namespaces},
 			{"rooms", s.limits.Rooms}, {"attachments", s.limits.Attachments},
 			{"event_rate", s.limits.EventRate}, {"hook_queue", s.hookDrop},
+			{"decoded", s.limits.Decoded},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(hit.n), name, hit.limit)
 		}
