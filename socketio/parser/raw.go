@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Lazy decoding (Decoder.Lazy): an EVENT or ACK keeps the JSON text of its
@@ -33,7 +34,7 @@ func splitEvent(data []byte) (name string, sep int, err error) {
 	case c == '"':
 		end = stringEnd(data, i)
 		tok := data[i:end]
-		if bytes.IndexByte(tok, '\\') < 0 {
+		if bytes.IndexByte(tok, '\\') < 0 && utf8.Valid(tok) {
 			name = string(tok[1 : len(tok)-1])
 		} else if err := json.Unmarshal(tok, &name); err != nil {
 			return "", 0, fmt.Errorf("%w: event name: %w", ErrInvalidPayload, err)
