@@ -182,8 +182,13 @@ func (s *Socket) OnAnyRaw(h AnyRawHandler) {
 // OnRaw in registration order. Arguments are decoded only if an OnAny or
 // On handler is among them; an event no handler wants is dropped.
 func (s *Socket) onEvent(p *parser.Packet) {
-	ev := &RawEvent{s: s, p: p}
-	event := ev.Event()
+	event := p.Event
+	if p.RawArgs == nil {
+		data, _ := p.Data.([]any)
+		if len(data) > 0 {
+			event = eventName(data[0])
+		}
+	}
 	if p.RawArgs == nil {
 		if data, _ := p.Data.([]any); len(data) == 0 {
 			return
@@ -194,11 +199,12 @@ func (s *Socket) onEvent(p *parser.Packet) {
 	anys := s.anyHandlers
 	hs := s.handlers // append-only: the first len(hs) never change
 	s.mu.Unlock()
-	named, decode := false, len(anys) > 0
+	named, decode, raw := false, len(anys) > 0, len(anyRaws) > 0
 	for _, nh := range hs {
 		if nh.event == event {
 			named = true
 			decode = decode || nh.h != nil
+			raw = raw || nh.raw != nil
 		}
 	}
 	srv := s.nsp.srv
@@ -206,6 +212,11 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		srv.unhandled.Add(1)
 		return
 	}
+	if !raw {
+		s.onDecodedEvent(p, event, anys, hs)
+		return
+	}
+	ev := &RawEvent{s: s, p: p}
 	defer ev.release()
 	var ack Ack
 	if p.HasID {
@@ -241,6 +252,30 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		if nh.raw != nil {
 			nh.raw(ev, ack)
 		} else {
+			nh.h(args, ack)
+		}
+	}
+}
+
+// onDecodedEvent is onEvent for a socket without raw handlers for the
+// event: no RawEvent is needed.
+func (s *Socket) onDecodedEvent(p *parser.Packet, event string, anys []AnyHandler, hs []namedHandler) {
+	args, charged, err := s.decodeArgs(p)
+	if charged > 0 {
+		defer s.nsp.srv.decoded.Add(-charged)
+	}
+	if err != nil {
+		return
+	}
+	var ack Ack
+	if p.HasID {
+		ack = s.ackFunc(p.ID)
+	}
+	for _, h := range anys {
+		h(event, args, ack)
+	}
+	for _, nh := range hs {
+		if nh.event == event {
 			nh.h(args, ack)
 		}
 	}
