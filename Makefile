@@ -19,7 +19,7 @@ unit:
 
 # Each native fuzz target runs for FUZZTIME on its checked-in corpus.
 fuzz:
-	@set -e; for pkg in ./socketio/parser ./socketio/engine ./socketio/adapter/redis; do \
+	@set -e; for pkg in ./socketio/parser ./socketio/engine ./socketio/adapter/redis ./caddymodule/hooks; do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \

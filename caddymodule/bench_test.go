@@ -41,3 +41,36 @@ func BenchmarkCaddyBroadcastRoom1000(b *testing.B) {
 		_ = c.Conn.Close()
 	}
 }
+
+// BenchmarkCaddyRelayRoom1000 is a relay rule's fan-out: one client emits
+// "chat" and the rule re-emits it as "message" to the 1,000 clients of its
+// room. Each op is one client event; deliveries/s counts frames read.
+func BenchmarkCaddyRelayRoom1000(b *testing.B) {
+	port := caddytest.FreePort(b)
+	if err := caddytest.LoadCaddyfile(b, site(port, `socketio {
+		ping_interval 1h
+		ping_timeout 1h
+		namespace / {
+			relay chat message {
+				to namespace
+				include_sender off
+			}
+		}
+	}`)); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stopCaddy(b) })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	sender := siotest.DialWS(b, "http://"+addr, "", nil)
+	sender.Connect("/", "")
+	clients := make([]*siotest.Client, 1000)
+	for i := range clients {
+		clients[i] = siotest.Dial(b, addr, "/socket.io/")
+	}
+	msg := `42["chat",{"n":1,"text":"hello everyone in the room"}]`
+	frame := 2 + len(`42["message",{"n":1,"text":"hello everyone in the room"}]`)
+	siotest.FanOut(b, clients, frame, func() error { sender.Send(msg); return nil })
+	for _, c := range clients {
+		_ = c.Conn.Close()
+	}
+}

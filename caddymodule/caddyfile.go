@@ -61,6 +61,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        post_read_timeout      <duration>
 //	        max_payload_packets    <n>
 //	        max_handshake_bytes    <size>
+//	        max_decoded_bytes       <size>|off
+//	        max_decoded_bytes_total <size>|off
 //	    }
 //	    recovery off|on|<max_disconnection_duration> [{
 //	        skip_middlewares on|off
@@ -181,7 +183,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     post_read_timeout (10s) bounds reading a polling POST body;
 //     max_payload_packets (10000) caps the packets of one POST body;
 //     max_handshake_bytes (32KiB) caps the headers and query a connection
-//     keeps (changing these three builds a new hub); the others as
+//     keeps (changing these three builds a new hub); max_decoded_bytes
+//     (16MiB) and max_decoded_bytes_total (128MiB) what the decoded
+//     arguments of one event, and of all events being handled, may take
+//     (arguments stay JSON text unless a rule reads them); the others as
 //     documented on Limits.
 //   - recovery: connection state recovery (socket.io 4.6+), ON by default
 //     with a 2m window: a client whose connection drops and that comes back

@@ -229,15 +229,14 @@ func (hb *hub) onConnection(s *socketio.Socket) {
 
 	// One handler per socket for its whole life. It runs on the
 	// connection's read goroutine, one event at a time, so the cache needs
-	// no lock.
+	// no lock. It gets the event undecoded: relays forward the client's
+	// bytes, and events without rules are never decoded.
 	cachedSet, cached := rs, nr
-	s.OnAny(func(event string, args []any, ack socketio.Ack) {
+	s.OnAnyRaw(func(ev *socketio.RawEvent, ack socketio.Ack) bool {
 		if cur := hb.rules.Load(); cur != cachedSet {
 			cachedSet, cached = cur, cur.lookup(nsp)
 		}
-		if cached != nil {
-			hb.handle(s, cached, event, args, ack)
-		}
+		return cached != nil && hb.handle(s, cached, ev, ack)
 	})
 	for _, g := range nr.greet {
 		if err := s.Emit(g.event, g.args...); err != nil {

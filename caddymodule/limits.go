@@ -81,6 +81,22 @@ type Limits struct {
 	// connect to max_namespaces' default at once).
 	NamespaceConnectBurst int `json:"namespace_connect_burst,omitempty"`
 
+	// Most memory the decoded arguments of one event may take, as
+	// estimated from its JSON text before decoding (the text plus 48 bytes
+	// per value). Arguments are only decoded for rules that read them (ack,
+	// join, leave, relay with to field or payload) and never for hooks or
+	// plain relays, which pass the client's bytes on; events nobody handles
+	// are dropped undecoded. An event over it disconnects its socket: the
+	// client gets "io server disconnect", hooks see the reason "decoded
+	// size limit exceeded". Reloadable. Default: 16 MiB.
+	// limit="decoded".
+	MaxDecodedBytes int64 `json:"max_decoded_bytes,omitempty"`
+
+	// The same for all connections of the hub together, counting the
+	// events being handled at the same moment. Reloadable. Default:
+	// 128 MiB. limit="decoded".
+	MaxDecodedBytesTotal int64 `json:"max_decoded_bytes_total,omitempty"`
+
 	// Most messages waiting to be written to one connection. A client that
 	// lets them pile up (it stops reading, or reads slower than it is sent
 	// to) is disconnected with the log line "send queue full, closing slow
@@ -144,6 +160,10 @@ func (l *Limits) check() error {
 		return fmt.Errorf("limits: max_payload_packets must be positive")
 	case l.MaxHandshakeBytes < 0 || l.MaxHandshakeBytes > 1<<30:
 		return fmt.Errorf("limits: max_handshake_bytes must be positive and at most 1GiB")
+	case l.MaxDecodedBytes < -1 || l.MaxDecodedBytes > 1<<40:
+		return fmt.Errorf("limits: max_decoded_bytes must be a size, or -1 for no limit")
+	case l.MaxDecodedBytesTotal < -1 || l.MaxDecodedBytesTotal > 1<<40:
+		return fmt.Errorf("limits: max_decoded_bytes_total must be a size, or -1 for no limit")
 	}
 	return nil
 }
@@ -162,6 +182,9 @@ func (l *Limits) library() socketio.Limits {
 		NamespaceConnectRate:  l.NamespaceConnectRate,
 		NamespaceConnectBurst: l.NamespaceConnectBurst,
 		MaxConnectBytes:       l.MaxConnectBytes,
+
+		MaxDecodedBytes:      int(l.MaxDecodedBytes),
+		MaxDecodedBytesTotal: int(l.MaxDecodedBytesTotal),
 	}
 }
 
@@ -195,6 +218,8 @@ func (l *Limits) maxConnections() int {
 //		post_read_timeout    <duration>
 //		max_payload_packets  <n>
 //		max_handshake_bytes  <size>
+//		max_decoded_bytes        <size>|off
+//		max_decoded_bytes_total  <size>|off
 //	}
 func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 	if d.NextArg() {
@@ -273,6 +298,23 @@ func parseLimits(d *caddyfile.Dispenser, h *Handler) error {
 				return d.Errf("max_connect_bytes: want a size, not %q", args[0])
 			}
 			l.MaxConnectBytes = int(n)
+		case "max_decoded_bytes", "max_decoded_bytes_total":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			v := int64(-1)
+			if args[0] != "off" {
+				n, perr := humanize.ParseBytes(args[0])
+				if perr != nil || n == 0 || n > 1<<40 {
+					return d.Errf("%s: want a size or off, not %q", opt, args[0])
+				}
+				v = int64(n)
+			}
+			if opt == "max_decoded_bytes" {
+				l.MaxDecodedBytes = v
+			} else {
+				l.MaxDecodedBytesTotal = v
+			}
 		case "send_queue_bytes":
 			if len(args) != 1 {
 				return d.ArgErr()

@@ -49,7 +49,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 // settings changed) are summed.
 type engineCollector struct {
 	sessions, packetsIn, packetsOut, bytesIn, bytesOut, slowClosed, rejected *prometheus.Desc
-	limitHits, protocolErrors, panics                                        *prometheus.Desc
+	limitHits, protocolErrors, panics, unhandled                             *prometheus.Desc
 }
 
 func newEngineCollector() *engineCollector {
@@ -69,27 +69,30 @@ func newEngineCollector() *engineCollector {
 		panics: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "panics_total"),
 			"Panics recovered in Socket.IO connection goroutines and handlers, process-wide; each closed its connection and was logged at ERROR with its stack.",
 			nil, nil),
+		unhandled: d("unhandled_events_total", "Client events dropped undecoded because no rule, hook or handler wanted them, by hub."),
 		limitHits: prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", "limit_hits_total"),
 			"Times a limit was hit, by hub and limit: connections (handshakes refused), payload (messages over max_payload), "+
 				"send_queue (slow clients disconnected), namespaces, rooms, attachments, event_rate (sockets disconnected), "+
 				"dynamic_namespaces, namespace_connect_rate and connect_bytes (namespace connects refused), "+
+				"decoded (sockets disconnected by max_decoded_bytes or max_decoded_bytes_total), "+
 				"hook_queue (hook events dropped: hook_queue_size or hook_max_queued).",
 			[]string{"hub", "limit"}, nil),
 	}
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits, c.protocolErrors, c.panics} {
+	for _, d := range []*prometheus.Desc{c.sessions, c.packetsIn, c.packetsOut, c.bytesIn, c.bytesOut, c.slowClosed, c.rejected, c.limitHits, c.protocolErrors, c.panics, c.unhandled} {
 		ch <- d
 	}
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	type sums struct {
-		sessions float64
-		counters engineCounters
-		limits   socketio.LimitStats
-		hookDrop uint64
+		sessions  float64
+		counters  engineCounters
+		limits    socketio.LimitStats
+		hookDrop  uint64
+		unhandled uint64
 	}
 	byHub := make(map[string]*sums)
 	var order []string
@@ -114,6 +117,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		s.limits.DynamicNamespaces += l.DynamicNamespaces
 		s.limits.NamespaceConnectRate += l.NamespaceConnectRate
 		s.limits.ConnectBytes += l.ConnectBytes
+		s.limits.Decoded += l.Decoded
+		s.unhandled += hb.srv.UnhandledEvents()
 		if hb.dispatcher != nil {
 			s.hookDrop += hb.dispatcher.Stats().Dropped
 		}
@@ -135,6 +140,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.slowClosed, s.counters.SlowClosed)
 		counter(c.rejected, s.counters.RejectedHandshakes)
 		counter(c.protocolErrors, s.counters.ProtocolErrors)
+		counter(c.unhandled, s.unhandled)
 		for _, hit := range []struct {
 			limit string
 			n     uint64
@@ -146,6 +152,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			{"dynamic_namespaces", s.limits.DynamicNamespaces},
 			{"namespace_connect_rate", s.limits.NamespaceConnectRate},
 			{"connect_bytes", s.limits.ConnectBytes},
+			{"decoded", s.limits.Decoded},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(hit.n), name, hit.limit)
 		}

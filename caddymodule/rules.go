@@ -344,11 +344,14 @@ func decodeJSON(raw json.RawMessage) (any, error) {
 }
 
 // handle runs the rules of one event a socket emitted, on the socket's read
-// goroutine.
-func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any, ack socketio.Ack) {
-	er := nr.events[event]
+// goroutine, and reports whether the event has rules. The arguments are
+// decoded (counting against the decoded-size limit) only for the rules that
+// look at their values: ack, join, leave, and relays with to field or
+// payload; other relays forward the client's JSON text as it came.
+func (hb *hub) handle(s *socketio.Socket, nr *nsRules, ev *socketio.RawEvent, ack socketio.Ack) bool {
+	er := nr.events[ev.Event()]
 	if er == nil {
-		return
+		return false
 	}
 	// Only the first answer reaches the client (a second call returns
 	// ErrAckTwice, which is ignored).
@@ -357,18 +360,27 @@ func (hb *hub) handle(s *socketio.Socket, nr *nsRules, event string, args []any,
 			_ = ack(args...)
 		}
 	}
-	if er.ack {
-		answer(args...)
-	}
-	for _, j := range er.joins {
-		hb.join(s, j, args, answer)
-	}
-	for _, l := range er.leaves {
-		hb.leave(s, l, args, answer)
+	if er.ack || len(er.joins) > 0 || len(er.leaves) > 0 {
+		args, err := ev.Decode()
+		if err != nil {
+			return true // over the decode limit: the socket is disconnected
+		}
+		if er.ack {
+			answer(args...)
+		}
+		for _, j := range er.joins {
+			hb.join(s, j, args, answer)
+		}
+		for _, l := range er.leaves {
+			hb.leave(s, l, args, answer)
+		}
 	}
 	for _, r := range er.relays {
-		hb.relay(s, nr, r, args, answer)
+		if !hb.relay(s, nr, r, ev, answer) {
+			break
+		}
 	}
+	return true
 }
 
 func (hb *hub) join(s *socketio.Socket, j JoinRule, args []any, answer func(...any)) {
@@ -406,8 +418,17 @@ func (hb *hub) leave(s *socketio.Socket, l LeaveRule, args []any, answer func(..
 	answer(string(room))
 }
 
-func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, answer func(...any)) {
+// relay runs one relay rule; false when the event's arguments could not be
+// decoded (the socket is gone).
+func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, ev *socketio.RawEvent, answer func(...any)) bool {
 	nsp := s.Namespace()
+	var args []any
+	if r.roomField != "" || r.payloadField != "" {
+		var err error
+		if args, err = ev.Decode(); err != nil {
+			return false
+		}
+	}
 	var op *socketio.BroadcastOperator
 	switch {
 	case r.toNamespace:
@@ -420,7 +441,7 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		if !ok {
 			hb.log.Debug("relay dropped: no valid room", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
 			answer()
-			return
+			return true
 		}
 		op = nsp.To(room)
 	default:
@@ -434,10 +455,14 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		if len(rooms) == 0 {
 			// An operator without rooms would reach the whole namespace.
 			answer()
-			return
+			return true
 		}
 		op = nsp.To(rooms...)
 	}
+	if !r.includeSender {
+		op = op.Except(socketio.Room(s.ID()))
+	}
+	var err error
 	if r.payloadField != "" {
 		var v any
 		m, ok := firstObject(args)
@@ -447,19 +472,20 @@ func (hb *hub) relay(s *socketio.Socket, nr *nsRules, r relayRule, args []any, a
 		if !ok {
 			hb.log.Debug("relay dropped: no payload", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit)
 			answer()
-			return
+			return true
 		}
-		args = []any{v}
+		err = op.Emit(r.emit, v)
+	} else {
+		// The arguments as the client sent them: no decode, no re-encode.
+		err = op.EmitRaw(r.emit, ev.Args(), ev.Attachments())
 	}
-	if !r.includeSender {
-		op = op.Except(socketio.Room(s.ID()))
-	}
-	if err := op.Emit(r.emit, args...); err != nil {
+	if err != nil {
 		hb.log.Warn("relay failed", "hub", hb.name, "nsp", nsp.Name(), "event", r.emit, "error", err)
 	} else {
 		broadcasts.WithLabelValues(hb.name, nr.label).Inc()
 	}
 	answer()
+	return true
 }
 
 // othersPrivateRoom reports whether room is, or may be, another socket's

@@ -520,3 +520,23 @@ func TestCompileRulesErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayForwardsClientBytes: a relay re-emits the arguments as the
+// client wrote them (member order, spacing and escapes kept: they are never
+// decoded), and an event without rules or hooks is dropped undecoded and
+// counted.
+func TestRelayForwardsClientBytes(t *testing.T) {
+	hb, url := startHub(t, "t-raw", parseHandler(t, chatCaddyfile))
+	a, b := joinChat(t, url, "a"), joinChat(t, url, "b")
+	a.write(`42["shout", {"z":1,"a":"\u00e9"} ,[2, 1]]`)
+	p := b.next(func(p sioPacket) bool { return p.Type == '2' })
+	if string(p.Data) != `["shout",{"z":1,"a":"\u00e9"} ,[2, 1]]` {
+		t.Fatalf("relayed %s", p.Data)
+	}
+	before := hb.srv.UnhandledEvents()
+	a.write(`42["no-rule",[1,2,3]]`)
+	a.emitAck("/", "joinRoom", "r") // handled after it: the count is settled
+	if n := hb.srv.UnhandledEvents() - before; n != 1 {
+		t.Fatalf("unhandled events %d, want 1", n)
+	}
+}

@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,26 @@ func BenchmarkRecoveryBufferMemory(b *testing.B) {
 		b.ReportMetric(float64(int64(after-before))/(1<<20), "heap-MiB")
 		b.ReportMetric(float64(st.BufferedBytes)/(1<<20), "accounted-MiB")
 		_ = srv.Close()
+	}
+}
+
+// BenchmarkEchoAck is one client's round trip: an event with a small object
+// answered by an On handler's ack with its own arguments (decoded and
+// encoded again).
+func BenchmarkEchoAck(b *testing.B) {
+	srv, addr := benchServer(b)
+	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		s.On("echo", func(args []any, ack socketio.Ack) { _ = ack(args...) })
+	})
+	c := siotest.DialWS(b, "http://"+addr, "", nil)
+	c.Connect("/", "")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := strconv.Itoa(i)
+		c.Send(`42` + id + `["echo",{"msg":"hello","nick":"bench","n":[1,2,3]}]`)
+		if got := c.Read(); got != "43"+id+`[{"msg":"hello","n":[1,2,3],"nick":"bench"}]` {
+			b.Fatalf("got %q", got)
+		}
 	}
 }

@@ -66,6 +66,7 @@ func newConn(s *Server, sess *engine.Session) *Conn {
 	case ParserMsgpack:
 		c.codec.Store(codecMsgpack)
 	}
+	c.dec.Lazy = true // arguments stay JSON text until a handler wants them (raw.go)
 	hs := sess.Handshake()
 	c.headers = make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {

@@ -59,6 +59,20 @@ type Limits struct {
 	// Default 32 (MaxNamespaces' default: a client may join all its
 	// namespaces at once).
 	NamespaceConnectBurst int
+	// MaxDecodedBytes: the most memory, estimated by parser.DecodedSize
+	// before decoding (the text plus 48 bytes per JSON value), that the
+	// decoded arguments of one event or ack may take. Arguments stay JSON
+	// text until a handler needs their values (On, OnAny, RawEvent.Decode);
+	// connections deliver one event at a time, so this bounds what one
+	// connection can make the server hold in decoded arguments. An event
+	// over it is not decoded: its socket is disconnected as for EventRate,
+	// with ReasonDecodeLimit, and RawEvent.Decode returns ErrDecodeLimit.
+	// Default 16 MiB (a 1 MB event of small numbers needs about 25 MiB).
+	MaxDecodedBytes int
+	// MaxDecodedBytesTotal: the same bound for all connections of the
+	// server together, counting the events being handled at once. Default
+	// 128 MiB.
+	MaxDecodedBytesTotal int
 }
 
 // Limit defaults.
@@ -71,7 +85,20 @@ const (
 	DefaultNamespaceConnectRate  = 10
 	DefaultNamespaceConnectBurst = 32
 	DefaultMaxConnectBytes       = 16 << 10
+
+	DefaultMaxDecodedBytes      = 16 << 20
+	DefaultMaxDecodedBytesTotal = 128 << 20
 )
+
+// ReasonDecodeLimit: the socket sent an event whose decoded arguments would
+// exceed Limits.MaxDecodedBytes or MaxDecodedBytesTotal. Not a reason the
+// Node server has; the client sees "io server disconnect".
+const ReasonDecodeLimit Reason = "decoded size limit exceeded"
+
+// ErrDecodeLimit: RawEvent.Decode refused to decode arguments over
+// Limits.MaxDecodedBytes or MaxDecodedBytesTotal; the socket was
+// disconnected.
+var ErrDecodeLimit = errors.New("socketio: decoded arguments over the limit")
 
 // ReasonRateLimited: the socket sent events faster than Limits.EventRate.
 // Not a reason the Node server has; the client sees "io server disconnect".
@@ -87,6 +114,7 @@ type LimitStats struct {
 	Rooms       uint64 // Joins refused by MaxRoomsPerSocket
 	Attachments uint64 // packets refused by MaxAttachments
 	EventRate   uint64 // sockets disconnected by EventRate
+	Decoded     uint64 // sockets disconnected by MaxDecodedBytes(Total)
 	// CONNECTs refused by MaxDynamicNamespaces
 	DynamicNamespaces uint64
 	// CONNECTs refused by NamespaceConnectRate
@@ -96,9 +124,9 @@ type LimitStats struct {
 }
 
 type limitCounters struct {
-	namespaces, rooms, attachments, eventRate atomic.Uint64
-	dynamicNamespaces, nspConnectRate         atomic.Uint64
-	connectBytes                              atomic.Uint64
+	namespaces, rooms, attachments, eventRate, decoded atomic.Uint64
+	dynamicNamespaces, nspConnectRate                  atomic.Uint64
+	connectBytes                                       atomic.Uint64
 }
 
 // resolve applies the defaults; off limits become 0 (none).
@@ -115,6 +143,8 @@ func (l Limits) resolve() Limits {
 	l.MaxNamespaces = def(l.MaxNamespaces, DefaultMaxNamespaces)
 	l.MaxRoomsPerSocket = def(l.MaxRoomsPerSocket, DefaultMaxRoomsPerSocket)
 	l.MaxAttachments = def(l.MaxAttachments, DefaultMaxAttachments)
+	l.MaxDecodedBytes = def(l.MaxDecodedBytes, DefaultMaxDecodedBytes)
+	l.MaxDecodedBytesTotal = def(l.MaxDecodedBytesTotal, DefaultMaxDecodedBytesTotal)
 	if l.EventRate <= 0 {
 		l.EventRate, l.EventBurst = 0, 0
 	} else if l.EventBurst <= 0 {
@@ -154,9 +184,14 @@ func (s *Server) LimitStats() LimitStats {
 		Namespaces: c.namespaces.Load(), Rooms: c.rooms.Load(),
 		Attachments: c.attachments.Load(), EventRate: c.eventRate.Load(),
 		DynamicNamespaces: c.dynamicNamespaces.Load(), NamespaceConnectRate: c.nspConnectRate.Load(),
-		ConnectBytes: c.connectBytes.Load(),
+		ConnectBytes: c.connectBytes.Load(), Decoded: c.decoded.Load(),
 	}
 }
+
+// UnhandledEvents is how many events the server dropped without decoding
+// them because no handler of their socket wanted them (no On or OnRaw
+// handler for the name, no OnAny, and every OnAnyRaw handler declined).
+func (s *Server) UnhandledEvents() uint64 { return s.unhandled.Load() }
 
 // Which limits a connection or socket has logged already (a bit each).
 const (
@@ -165,6 +200,7 @@ const (
 	loggedDynamic
 	loggedNspRate
 	loggedConnectBytes
+	loggedDecoded
 )
 
 // firstHit sets bit in *logged and reports whether it was clear.

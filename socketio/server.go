@@ -114,6 +114,11 @@ type Server struct {
 	observers observers
 
 	cleanupEmpty bool
+	// decoded is the estimated size of the event arguments being handled,
+	// decoded, right now (Limits.MaxDecodedBytesTotal); unhandled counts
+	// events dropped undecoded.
+	decoded   atomic.Int64
+	unhandled atomic.Uint64
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace // the live namespaces

@@ -53,6 +53,7 @@ type Socket struct {
 	// slices cost an idle socket with a dozen handlers ~800 bytes).
 	handlers        []namedHandler
 	anyHandlers     []AnyHandler
+	anyRawHandlers  []AnyRawHandler
 	onDisconnecting []func(Reason)
 	onDisconnect    []func(Reason)
 	acks            map[uint64]pendingAck
@@ -141,13 +142,14 @@ func (s *Socket) SetData(v any) {
 // On registers h for event.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	s.handlers = append(s.handlers, namedHandler{event, h})
+	s.handlers = append(s.handlers, namedHandler{event: event, h: h})
 	s.mu.Unlock()
 }
 
 type namedHandler struct {
 	event string
 	h     EventHandler
+	raw   RawHandler // instead of h, for OnRaw
 }
 
 // OnAny registers h for every event.
@@ -526,34 +528,6 @@ func (s *Socket) onPacket(p *parser.Packet) {
 	}
 }
 
-func (s *Socket) onEvent(p *parser.Packet) {
-	data, _ := p.Data.([]any)
-	if len(data) == 0 {
-		return
-	}
-	event := eventName(data[0])
-	args := data[1:]
-	var ack Ack
-	if p.HasID {
-		ack = s.ackFunc(p.ID)
-	}
-	if s.nsp.srv.observing() {
-		s.notifyEvent(false, event, args)
-	}
-	s.mu.Lock()
-	anys := s.anyHandlers
-	hs := s.handlers // append-only: the first len(hs) never change
-	s.mu.Unlock()
-	for _, h := range anys {
-		h(event, args, ack)
-	}
-	for _, nh := range hs {
-		if nh.event == event {
-			nh.h(args, ack)
-		}
-	}
-}
-
 func (s *Socket) ackFunc(id uint64) Ack {
 	var sent atomic.Bool
 	return func(args ...any) error {
@@ -565,21 +539,6 @@ func (s *Socket) ackFunc(id uint64) Ack {
 		}
 		return s.conn.sendPacket(&parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: args}, false)
 	}
-}
-
-func (s *Socket) onAck(p *parser.Packet) {
-	s.mu.Lock()
-	pa, ok := s.acks[p.ID]
-	delete(s.acks, p.ID)
-	s.mu.Unlock()
-	if !ok {
-		return // unknown or already timed out: ignored, as in Node
-	}
-	if pa.timer != nil {
-		pa.timer.Stop()
-	}
-	args, _ := p.Data.([]any)
-	pa.fn(args, nil)
 }
 
 // onClose removes the socket from its rooms, namespace and connection, and

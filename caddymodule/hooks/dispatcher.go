@@ -403,14 +403,19 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 	}
 	s.OnDisconnecting(func(socketio.Reason) { k.snapshotRooms() })
 	s.OnDisconnect(fire)
-	s.OnAny(func(event string, args []any, ack socketio.Ack) {
+	// Events are taken undecoded: the request carries the client's JSON
+	// text (args.go), and events without hooks cost nothing.
+	s.OnAnyRaw(func(ev *socketio.RawEvent, ack socketio.Ack) bool {
 		c := d.cur.Load()
+		event := ev.Event()
 		hs := c.selectHooks(nsp, event)
 		if len(hs) == 0 {
-			return
+			return false
 		}
 		it := &item{typ: TypeEvent, hooks: hs, cfg: c, at: time.Now(), event: event, ack: ack}
-		it.args = d.encodeArgs(event, args)
+		// Held as the request will carry them: the client's JSON text,
+		// binary attachments as {"_binary": base64} (args.go).
+		it.args = d.encodeArgs(event, rawArgs{json: ev.Args(), attachments: ev.Attachments(), binary: ev.Binary()})
 		it.size = int64(len(it.args)+len(event)) + itemOverhead
 		if !k.enqueue(it, false) {
 			reason := reasonQueueFull
@@ -422,6 +427,7 @@ func (d *Dispatcher) onConnection(s *socketio.Socket) {
 				s.Disconnect(true)
 			}
 		}
+		return true
 	})
 	if pc != nil {
 		for _, r := range pc.leave {
@@ -681,11 +687,8 @@ func (k *sock) run() {
 }
 
 // encodeArgs encodes an event's arguments as the request carries them.
-func (d *Dispatcher) encodeArgs(event string, a []any) json.RawMessage {
-	if a == nil {
-		a = []any{}
-	}
-	b, err := marshal(EncodeBinary(a))
+func (d *Dispatcher) encodeArgs(event string, a rawArgs) json.RawMessage {
+	b, err := a.requestJSON()
 	if err != nil {
 		d.log.Error("hook event arguments do not encode", "event", event, "error", err)
 		b = []byte("[]")

@@ -253,10 +253,18 @@ func (c *Cluster) timeout(d time.Duration) time.Duration {
 // Broadcast implements Adapter: the packet is published for the other
 // nodes, then delivered to local sockets. A publish error is returned after
 // local delivery.
+//
+// A packet whose arguments are JSON text (Packet.RawArgs, a relayed event)
+// is decoded for the other nodes only, since the cluster's wire format
+// carries values; local recipients get the text as it is.
 func (c *Cluster) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
 	var perr error
 	if !opts.Flags.Local {
-		perr = c.t.Publish(&ClusterMessage{Type: MsgBroadcast, UID: c.opts.UID, Packet: p, Opts: opts})
+		q, err := p.WithData()
+		if err != nil {
+			return err
+		}
+		perr = c.t.Publish(&ClusterMessage{Type: MsgBroadcast, UID: c.opts.UID, Packet: q, Opts: opts})
 	}
 	if err := c.Memory.Broadcast(p, opts); err != nil {
 		return err
@@ -275,7 +283,12 @@ func (c *Cluster) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clie
 		c.acks[id] = &ackRequest{clientCount: clientCount, ack: ack}
 		c.mu.Unlock()
 		// The packet travels without an ack id: every node picks its own.
-		q := *p
+		d, err := p.WithData()
+		if err != nil {
+			c.forgetAck(id)
+			return err
+		}
+		q := *d
 		q.ID, q.HasID = 0, false
 		perr = c.t.Publish(&ClusterMessage{Type: MsgBroadcast, UID: c.opts.UID, RequestID: id, Packet: &q, Opts: opts})
 		if perr != nil {

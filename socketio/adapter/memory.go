@@ -1,8 +1,10 @@
 package adapter
 
 import (
+	"bytes"
 	"context"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"time"
 
@@ -383,15 +385,21 @@ func (m *Memory) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
 }
 
 func (m *Memory) broadcastStored(r *recoveryBuffer, p *parser.Packet, opts *BroadcastOptions) error {
-	data, _ := p.Data.([]any)
 	q := *p
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
-	d := make([]any, len(data)+1)
-	copy(d, data)
-	d[len(data)] = formatOffset(r.seq)
-	q.Data = d
+	if p.RawArgs != nil {
+		// Arguments kept as the client's JSON text (a relay): the offset
+		// is appended to the text, nothing is decoded.
+		q.RawArgs = appendRawArg(p.RawArgs, formatOffset(r.seq))
+	} else {
+		data, _ := p.Data.([]any)
+		d := make([]any, len(data)+1)
+		copy(d, data)
+		d[len(data)] = formatOffset(r.seq)
+		q.Data = d
+	}
 	// Encoded at once for the default parser, which sizes the buffer entry;
 	// a msgpack recipient encodes it once more, on first use.
 	e := parser.NewEncoded(&q)
@@ -524,3 +532,17 @@ var (
 	_ Adapter      = (*Memory)(nil)
 	_ SessionStore = (*Memory)(nil)
 )
+
+// appendRawArg returns the JSON array text args with the string v appended
+// as its last element.
+func appendRawArg(args []byte, v string) []byte {
+	body := bytes.TrimRight(args, " \t\r\n")
+	body = bytes.TrimRight(body[:max(len(body)-1, 0)], " \t\r\n") // without "]"
+	out := make([]byte, 0, len(body)+len(v)+4)
+	out = append(out, body...)
+	if len(body) > 0 && body[len(body)-1] != '[' {
+		out = append(out, ',')
+	}
+	out = strconv.AppendQuote(out, v)
+	return append(out, ']')
+}

@@ -73,6 +73,20 @@ func BenchmarkEncodeMsgpackEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeTextEventLazy is BenchmarkDecodeTextEvent with Lazy set:
+// the arguments are checked and kept as text.
+func BenchmarkDecodeTextEventLazy(b *testing.B) {
+	text := []byte(`2["room-message",{"text":"hello","n":1}]`)
+	d := Decoder{Lazy: true}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := d.DecodeText(text); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEncodeMsgpackBinaryEvent(b *testing.B) {
 	blob := make([]byte, 1024)
 	p := &Packet{Type: Event, Namespace: "/admin", Data: []any{"upload", map[string]any{"name": "a.bin", "file": blob}}}
@@ -106,6 +120,20 @@ func BenchmarkDecodeMsgpackBinaryEvent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := DecodeMsgpack(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendEncodeRawEvent writes an event from its arguments' text
+// (a relay), to compare with BenchmarkAppendEncodeEvent.
+func BenchmarkAppendEncodeRawEvent(b *testing.B) {
+	p := &Packet{Type: Event, Namespace: "/", Event: "room-message", RawArgs: []byte(`[{"text":"hello","n":1}]`)}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, _, err = AppendEncode(buf[:0], p); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,6 +23,16 @@ type Decoder struct {
 	// means the package default, MaxAttachments.
 	MaxAttachments int
 
+	// Lazy makes EVENT and ACK packets (and their binary forms) come back
+	// with their arguments as JSON text in RawArgs, the event name in
+	// Event, and attachments in Attachments, instead of decoded in Data.
+	// The text is checked as for a decoded packet (valid JSON, the shape
+	// the type requires, placeholders naming received attachments), so a
+	// packet that would fail to decode fails here too; decoding it later
+	// with [Packet.Args] cannot fail. Other packet types are decoded as
+	// usual.
+	Lazy bool
+
 	pending     *Packet  // a BINARY_* packet waiting for attachments
 	want        int      // attachments pending announced
 	attachments [][]byte // attachments received so far for pending
@@ -44,7 +54,7 @@ func (d *Decoder) DecodeText(b []byte) (*Packet, error) {
 	if limit <= 0 {
 		limit = MaxAttachments
 	}
-	p, n, err := decodeText(b, limit)
+	p, n, err := decodeText(b, limit, d.Lazy)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +63,9 @@ func (d *Decoder) DecodeText(b []byte) (*Packet, error) {
 	}
 	if n == 0 {
 		// Complete already; placeholders would name missing attachments.
+		if p.RawArgs != nil {
+			return p, nil // checked by decodeText
+		}
 		if p.Data, err = substitute(p.Data, nil); err != nil {
 			return nil, fmt.Errorf("decoding %v: %w", p.Type, err)
 		}
@@ -81,6 +94,10 @@ func (d *Decoder) DecodeBinary(b []byte) (*Packet, error) {
 	}
 	p, attachments := d.pending, d.attachments
 	d.Reset()
+	if p.RawArgs != nil {
+		p.Attachments = attachments // the placeholders were checked against their count
+		return p, nil
+	}
 	var err error
 	if p.Data, err = substitute(p.Data, attachments); err != nil {
 		return nil, fmt.Errorf("decoding %v: %w", p.Type, err)
@@ -97,7 +114,7 @@ func (d *Decoder) Reset() {
 // decodeText parses one packet following the decoder algorithm of
 // protocol.md §3.2 and validates its data (§3.7). It returns the announced
 // attachment count for binary types.
-func decodeText(b []byte, maxAttachments int) (*Packet, int, error) {
+func decodeText(b []byte, maxAttachments int, lazy bool) (*Packet, int, error) {
 	if len(b) == 0 {
 		return nil, 0, fmt.Errorf("decoding packet: empty message: %w", ErrUnknownType)
 	}
@@ -156,6 +173,12 @@ func decodeText(b []byte, maxAttachments int) (*Packet, int, error) {
 	}
 
 	present := i < len(b)
+	if lazy && present && p.Type != Connect && p.Type != Disconnect && p.Type != ConnectError {
+		if err := p.lazyData(b[i:], n); err != nil {
+			return nil, 0, fmt.Errorf("decoding %v data: %w", p.Type, err)
+		}
+		return p, n, nil
+	}
 	if present {
 		var err error
 		if p.Data, err = decodeJSON(b[i:]); err != nil {
@@ -166,6 +189,42 @@ func decodeText(b []byte, maxAttachments int) (*Packet, int, error) {
 		return nil, 0, fmt.Errorf("decoding %v data: %w", p.Type, err)
 	}
 	return p, n, nil
+}
+
+// lazyData checks data, the JSON text of an EVENT or ACK with n
+// attachments, and keeps a copy of it in p.RawArgs (and p.Event).
+func (p *Packet) lazyData(data []byte, n int) error {
+	if !json.Valid(data) {
+		// The decoder's error says what is wrong.
+		_, err := decodeJSON(data)
+		return err
+	}
+	if p.Type == BinaryEvent || p.Type == BinaryAck {
+		if err := checkPlaceholders(data, n); err != nil {
+			return err
+		}
+	}
+	if p.Type == Ack || p.Type == BinaryAck {
+		if err := checkArray(data); err != nil {
+			return err
+		}
+		p.RawArgs = bytes.Clone(data)
+		return nil
+	}
+	name, sep, err := splitEvent(data)
+	if err != nil {
+		return err
+	}
+	// One copy, owned by the packet: the byte before the arguments
+	// becomes the '[' of their own array ("[\"e\",1,2]" -> "[1,2]").
+	raw := bytes.Clone(data[sep:])
+	if raw[0] == ',' {
+		raw[0] = '['
+	} else {
+		raw = []byte("[]")
+	}
+	p.Event, p.RawArgs = name, raw
+	return nil
 }
 
 // decodeJSON parses b as one JSON value the way JSON.parse does: surrounding

@@ -107,6 +107,9 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, [][]byte, error) {
 	if p.HasID {
 		dst = strconv.AppendUint(dst, p.ID, 10)
 	}
+	if p.RawArgs != nil && e.binary {
+		return appendRawPacket(dst, start, p, t)
+	}
 	if p.Data == nil {
 		return dst, nil, nil
 	}
@@ -130,6 +133,28 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, [][]byte, error) {
 	dst = slices.Insert(dst, start+1, c...)
 	dst[start] = '0' + byte(t)
 	return dst, e.attachments, nil
+}
+
+// appendRawPacket writes the data of a packet whose RawArgs is set after
+// the header that starts at dst[start], and the attachment count when it
+// has attachments.
+func appendRawPacket(dst []byte, start int, p *Packet, t Type) ([]byte, [][]byte, error) {
+	dst, err := appendRaw(dst, p, t)
+	if err != nil {
+		return dst[:start], nil, fmt.Errorf("encoding %v data: %w", t, err)
+	}
+	n := len(p.Attachments)
+	if n == 0 {
+		return dst, nil, nil
+	}
+	if n > MaxAttachments {
+		return dst[:start], nil, fmt.Errorf("encoding %v data: %d attachments: %w", t, n, ErrTooManyAttachments)
+	}
+	c := strconv.AppendInt(nil, int64(n), 10)
+	c = append(c, '-')
+	dst = slices.Insert(dst, start+1, c...)
+	dst[start] = '0' + byte(t) + 3 // Event -> BinaryEvent, Ack -> BinaryAck
+	return dst, p.Attachments, nil
 }
 
 // validNamespace reports whether nsp survives a round trip: it must start

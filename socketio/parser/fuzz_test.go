@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,6 +81,7 @@ func FuzzDecodeText(f *testing.F) {
 			}
 			return
 		}
+		checkLazy(t, text, nil, p, err)
 		if p == nil {
 			return // a binary packet waiting for attachments
 		}
@@ -105,6 +107,7 @@ func FuzzDecodeWithAttachments(f *testing.F) {
 			}
 			p, err = d.DecodeBinary(c)
 		}
+		checkLazy(t, text, chunks, p, err)
 		if err != nil {
 			if p != nil || !errors.Is(err, ErrInvalidPacket) {
 				t.Fatalf("decode = %v, %v: an error must come alone and match ErrInvalidPacket", p, err)
@@ -115,6 +118,86 @@ func FuzzDecodeWithAttachments(f *testing.F) {
 			checkRoundTrip(t, p)
 		}
 	})
+}
+
+// checkLazy decodes text and chunks again with a Lazy decoder: it must
+// accept and refuse exactly what the eager one did (want, wantErr), its
+// arguments must decode to the same values, and encoding the lazy packet
+// (the raw path, no decode) must give a packet that decodes to them too.
+func checkLazy(t *testing.T, text []byte, chunks [][]byte, want *Packet, wantErr error) {
+	t.Helper()
+	d := Decoder{Lazy: true}
+	p, err := d.DecodeText(text)
+	for _, c := range chunks {
+		if p != nil || err != nil {
+			break
+		}
+		p, err = d.DecodeBinary(c)
+	}
+	if err != nil && want == nil && wantErr == nil {
+		// The eager decoder checks placeholders once the attachments
+		// are in; the lazy one checks them against the announced count
+		// at once.
+		return
+	}
+	if (err != nil) != (wantErr != nil) || (p == nil) != (want == nil) {
+		t.Fatalf("lazy decode of %q = %v, %v; eager = %v, %v", text, p, err, want, wantErr)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrInvalidPacket) {
+			t.Fatalf("lazy decode error %v does not match ErrInvalidPacket", err)
+		}
+		return
+	}
+	if p == nil {
+		return
+	}
+	if p.RawArgs == nil {
+		if !reflect.DeepEqual(p, want) {
+			t.Fatalf("lazy decode of %q (not lazy) = %#v, want %#v", text, p, want)
+		}
+		return
+	}
+	if size := DecodedSize(p.RawArgs); size < len(p.RawArgs) {
+		t.Fatalf("DecodedSize(%q) = %d", p.RawArgs, size)
+	}
+	got, err := p.WithData()
+	if err != nil {
+		t.Fatalf("lazy packet of %q does not decode: %v", text, err)
+	}
+	if !reflect.DeepEqual(nameAsString(got), nameAsString(want)) {
+		t.Fatalf("lazy decode of %q:\n got %#v\nwant %#v", text, got, want)
+	}
+	enc, atts, err := Encode(p)
+	if err != nil {
+		t.Fatalf("Encode(lazy %#v): %v", p, err)
+	}
+	var e Decoder
+	q, err := e.DecodeText(enc)
+	for _, a := range atts {
+		if err != nil || q != nil {
+			break
+		}
+		q, err = e.DecodeBinary(a)
+	}
+	if err != nil || q == nil {
+		t.Fatalf("decoding the raw encoding %q: %v, %v", enc, q, err)
+	}
+	if !reflect.DeepEqual(nameAsString(normalize(q)), nameAsString(normalize(want))) {
+		t.Fatalf("raw encoding %q of %q:\n got %#v\nwant %#v", enc, text, q, want)
+	}
+}
+
+// nameAsString writes an event's numeric name as the string handlers see.
+func nameAsString(p *Packet) *Packet {
+	q := *p
+	if data, ok := q.Data.([]any); ok && len(data) > 0 && (q.Type == Event || q.Type == BinaryEvent) {
+		if n, ok := data[0].(json.Number); ok {
+			d := append([]any{string(n)}, data[1:]...)
+			q.Data = d
+		}
+	}
+	return &q
 }
 
 // checkRoundTrip encodes a decoded packet and decodes the result again; the

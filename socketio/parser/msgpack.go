@@ -77,6 +77,21 @@ func EncodeMsgpack(p *Packet) ([]byte, error) {
 // AppendEncodeMsgpack is like [EncodeMsgpack] but appends to dst. On error
 // it returns dst unchanged.
 func AppendEncodeMsgpack(dst []byte, p *Packet) ([]byte, error) {
+	if p.RawArgs != nil {
+		// Arguments kept as JSON text (a relay, Decoder.Lazy): msgpack
+		// carries values, so they are decoded here, once per packet.
+		args, err := p.Args()
+		if err != nil {
+			return dst, err
+		}
+		q := *p
+		q.RawArgs, q.Attachments = nil, nil
+		q.Data = args
+		if p.Type == Event || p.Type == BinaryEvent {
+			q.Data = append([]any{p.Event}, args...)
+		}
+		p = &q
+	}
 	t := p.Type
 	switch t {
 	case BinaryEvent:

@@ -11,6 +11,7 @@
 package parser
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 )
@@ -91,6 +92,22 @@ type Packet struct {
 	HasID bool
 	// Data is the packet payload; nil means none.
 	Data any
+
+	// RawArgs, when not nil, holds the arguments of an EVENT or ACK (and
+	// their binary forms) as the JSON text of an array, not decoded, and
+	// Data is nil: a [Decoder] with Lazy set returns events and acks so,
+	// checked as thoroughly as Data would be, and [AppendEncode] writes
+	// them as they are (no decode, no re-encode). For an EVENT the array
+	// holds the arguments after the name, which is in Event. Attachment
+	// placeholders stay in the text; Attachments holds what they name.
+	// [Packet.Args] decodes them.
+	RawArgs json.RawMessage
+	// Event is the event name of an EVENT whose RawArgs is set.
+	Event string
+	// Attachments are the binary attachments RawArgs' placeholders name,
+	// in order. Encoding a packet with more than zero writes the binary
+	// type.
+	Attachments [][]byte
 }
 
 // ErrInvalidPacket is the error every decoding and encoding failure of this

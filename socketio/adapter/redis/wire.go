@@ -19,6 +19,11 @@ import (
 // {type, data, nsp} (the classic adapter sets nsp before publishing; the
 // sharded one does not).
 func packetObj(p *parser.Packet, withNsp bool) obj {
+	if p.RawArgs != nil { // adapter.Cluster decodes them before publishing
+		if q, err := p.WithData(); err == nil {
+			p = q
+		}
+	}
 	o := obj{{"type", int(eventType(p.Type))}, {"data", p.Data}}
 	if withNsp {
 		nsp := p.Namespace
