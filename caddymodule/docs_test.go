@@ -595,3 +595,43 @@ func TestBooleanConvention(t *testing.T) {
 		t.Fatalf("found only %d booleans in the syntax block", n)
 	}
 }
+
+// TestNoPrivateReferences: the project cites the public protocol documents
+// and its own examples/conformance/README.md, never files outside the
+// repository.
+func TestNoPrivateReferences(t *testing.T) {
+	root := ".."
+	bad := []string{"shared/" + "docs", "../" + "shared", "protocol" + ".md §"}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", ".bin", "testdata", "admin-ui", "dist":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".mjs", ".js", ".sh", ".json", ".example", ".reference":
+		default:
+			if filepath.Base(path) != "Makefile" {
+				return nil
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range bad {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s cites %q, which is not part of the repository", path, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -232,7 +232,7 @@ func (c *Conn) dispatch(p *parser.Packet) {
 	default:
 		// A packet for a namespace not joined, a second CONNECT, or a
 		// CONNECT_ERROR from a client: Node calls this an invalid state
-		// and closes the connection (protocol.md §3.4).
+		// and closes the connection (github.com/socketio/socket.io-protocol).
 		c.srv.logger.Debug("invalid state, closing connection", "sid", c.ID(), "type", p.Type.String(), "nsp", p.Namespace)
 		c.closeWith(ReasonForcedServerClose)
 	}

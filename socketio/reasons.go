@@ -11,7 +11,7 @@ import (
 // Node server reports.
 type Reason string
 
-// Disconnect reasons, as the Node server reports them (protocol.md §3.8).
+// Disconnect reasons, as the Node server reports them (github.com/socketio/socket.io-protocol).
 const (
 	ReasonTransportError            Reason = "transport error"
 	ReasonTransportClose            Reason = "transport close"

@@ -1,5 +1,5 @@
 // Command conformance serves the fixed application of
-// shared/docs/conformance-app.md on the socketio library alone: the target of
+// examples/conformance/README.md on the socketio library alone: the target of
 // the interop tests, the benchmarks and external conformance suites.
 //
 //	go run ./examples/conformance [-addr 127.0.0.1:3000] [-suite] [-allow-eio3] [-websocket-compression] [-parser auto|default|msgpack]

@@ -16,7 +16,7 @@ import (
 
 // MessageType is the kind of a ClusterMessage. The values are this
 // package's own; each transport maps them to its wire format (the classic
-// and the sharded Redis adapters number them differently, protocol.md §7.3
+// and the sharded Redis adapters number them differently, github.com/socketio/socket.io-redis-adapter
 // and §7.4).
 type MessageType uint8
 
@@ -124,7 +124,7 @@ type ClusterOptions struct {
 	// SelectionsOnReceipt: join, leave and disconnect requests are applied
 	// when the bus brings them back, on this node as on the others, and not
 	// before publishing. This is how the classic Redis adapter works
-	// (protocol.md §7.3); the local part is still applied if the message
+	// (github.com/socketio/socket.io-redis-adapter); the local part is still applied if the message
 	// could not be published.
 	SelectionsOnReceipt bool
 	// AllRoomsViaFetch: the wire has no all-rooms request (the sharded

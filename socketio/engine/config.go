@@ -17,7 +17,7 @@ const (
 )
 
 // CORS configures the headers added to every polling and handshake response,
-// including errors, and the answer to OPTIONS preflights (protocol.md §1.10).
+// including errors, and the answer to OPTIONS preflights (github.com/socketio/engine.io-protocol).
 // Websocket handshakes are not subject to CORS; see Config.CheckOrigin.
 type CORS struct {
 	// Origins allowed to read responses. "*" allows any origin (with

@@ -7,7 +7,7 @@ import (
 )
 
 // CORS like Node's `cors` package in front of every engine request
-// (protocol.md §1.10).
+// (github.com/socketio/engine.io-protocol).
 
 func (srv *Server) corsEnabled() bool { return len(srv.cfg.CORS.Origins) > 0 }
 

@@ -29,7 +29,7 @@ const (
 	ReasonServerShuttingDown Reason = "server shutting down"
 )
 
-// ErrorCode is one of the engine's HTTP error codes (protocol.md §1.9).
+// ErrorCode is one of the engine's HTTP error codes (github.com/socketio/engine.io-protocol).
 type ErrorCode int
 
 const (

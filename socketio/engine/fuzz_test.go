@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Seeds live in testdata/fuzz/<FuzzName>/ (examples from protocol.md §1).
+// Seeds live in testdata/fuzz/<FuzzName>/ (examples from github.com/socketio/engine.io-protocol).
 
 func FuzzDecodePacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -8,7 +8,7 @@ import (
 )
 
 // packetType is an Engine.IO packet type, carried on the wire as one ASCII
-// digit (protocol.md §1.2).
+// digit (github.com/socketio/engine.io-protocol).
 type packetType byte
 
 const (

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// HTTP long-polling (protocol.md §1.6).
+// HTTP long-polling (github.com/socketio/engine.io-protocol).
 
 // servePoll answers a GET: at once with everything queued, or held until
 // something is queued, the session closes or the client goes away.

@@ -1,5 +1,5 @@
 // Package engine implements the server side of the Engine.IO protocol v4
-// (protocol.md §1): handshake, sessions, heartbeat, HTTP long-polling,
+// (github.com/socketio/engine.io-protocol): handshake, sessions, heartbeat, HTTP long-polling,
 // websocket, the polling→websocket upgrade and CORS. It carries opaque
 // messages and knows nothing of Socket.IO. EIO=3 is refused unless
 // Config.AllowEIO3 is set (eio3.go); JSONP always is.

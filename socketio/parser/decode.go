@@ -16,7 +16,7 @@ import (
 //
 // After any error the Decoder is back in its initial state: the half-received
 // packet, if any, is dropped. A peer that sends an invalid packet is normally
-// disconnected anyway (protocol.md §3.7).
+// disconnected anyway (github.com/socketio/socket.io-protocol).
 type Decoder struct {
 	// MaxAttachments is the most attachments one packet may announce;
 	// a larger count fails with ErrTooManyAttachments. Zero or negative
@@ -112,7 +112,7 @@ func (d *Decoder) Reset() {
 }
 
 // decodeText parses one packet following the decoder algorithm of
-// protocol.md §3.2 and validates its data (§3.7). It returns the announced
+// github.com/socketio/socket.io-protocol and validates its data. It returns the announced
 // attachment count for binary types.
 func decodeText(b []byte, maxAttachments int, lazy bool) (*Packet, int, error) {
 	if len(b) == 0 {
@@ -243,8 +243,9 @@ func decodeJSON(b []byte) (any, error) {
 	return v, nil
 }
 
-// validateData checks the shape each packet type requires (protocol.md §3.1
-// and §3.7), before placeholders are replaced, as socket.io-parser does.
+// validateData checks the shape each packet type requires
+// (github.com/socketio/socket.io-protocol), before placeholders are
+// replaced, as socket.io-parser does.
 func validateData(t Type, data any, present bool) error {
 	switch t {
 	case Connect:

@@ -43,7 +43,7 @@ func decodeAll(t *testing.T, d *Decoder, text string, attachments [][]byte) (*Pa
 	return p, err
 }
 
-// The wire column of protocol.md §3.3, without the engine "4".
+// The wire column of github.com/socketio/socket.io-protocol, without the engine "4".
 var decodeCases = []struct {
 	name        string
 	text        string
@@ -142,7 +142,8 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// protocol.md §3.7, plus the limits of §3.2 and §3.6.
+// github.com/socketio/socket.io-protocol, plus the limits of the packet
+// grammar and of binary attachments.
 var decodeErrorCases = []struct {
 	name        string
 	text        string

@@ -40,8 +40,7 @@ var textBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return 
 // or sits anywhere inside nested []any and map[string]any values becomes an
 // attachment: it is replaced, depth first in the order it appears in the
 // JSON, by {"_placeholder":true,"num":i}, and the packet is written as
-// BinaryEvent or BinaryAck with the attachment count before "-" (protocol.md
-// §3.6). Without a []byte the plain type is written, even if p.Type is the
+// BinaryEvent or BinaryAck with the attachment count before "-" (github.com/socketio/socket.io-protocol). Without a []byte the plain type is written, even if p.Type is the
 // binary one. A []byte reached through any other type (a struct field, a
 // map[string][]byte, a [][]byte), or in the data of any other packet type,
 // follows encoding/json and becomes a base64 string. More than
@@ -84,7 +83,7 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, [][]byte, error) {
 	}
 
 	// For the event and ack types, blobs become attachments and decide
-	// between the plain and the binary type (protocol.md §3.6). The count
+	// between the plain and the binary type (github.com/socketio/socket.io-protocol). The count
 	// goes before the JSON but is only known after writing it, so the
 	// header is patched afterwards; walking the data once instead of
 	// counting first keeps the common, blob-free broadcast cheap.
@@ -161,7 +160,7 @@ func appendRawPacket(dst []byte, start int, p *Packet, t Type) ([]byte, [][]byte
 // with "/" and cannot hold "," (the decoder ends the namespace there). Control
 // characters are refused too: a namespace is echoed back to the client (in
 // CONNECT_ERROR, for one), and a 0x1e in it would split the polling payload
-// that carries it (protocol.md §1.3).
+// that carries it (github.com/socketio/engine.io-protocol).
 func validNamespace(nsp string) bool {
 	if len(nsp) == 0 || nsp[0] != '/' {
 		return false

@@ -35,7 +35,7 @@ var encodeCases = []struct {
 	text        string
 	attachments [][]byte
 }{
-	// protocol.md §3.3, without the engine "4".
+	// github.com/socketio/socket.io-protocol, without the engine "4".
 	{"connect root without auth", Packet{Type: Connect, Namespace: "/"}, "0", nil},
 	{"connect with empty namespace means root", Packet{Type: Connect}, "0", nil},
 	{"connect root with auth", Packet{Type: Connect, Data: obj{"token": "s3cr3t"}}, `0{"token":"s3cr3t"}`, nil},

@@ -15,7 +15,7 @@ import (
 )
 
 // The seeds of both fuzzers are the table cases of decode_test.go, which hold
-// every example of protocol.md §3.3 and §3.7. They are added with f.Add and
+// every example of github.com/socketio/socket.io-protocol They are added with f.Add and
 // also kept as files under testdata/fuzz so the corpus lives in the repo;
 // TestSeedCorpusFiles checks the two stay in step (-update-corpus rewrites
 // the files).

@@ -7,7 +7,7 @@
 // carries the Engine.IO message prefix "4"; each attachment travels as its
 // own engine binary message.
 //
-// Reference: shared/docs/protocol.md §3.
+// Reference: github.com/socketio/socket.io-protocol
 package parser
 
 import (
@@ -19,7 +19,7 @@ import (
 // Type is the Socket.IO packet type, the first character of every packet.
 type Type byte
 
-// The Socket.IO v5 packet types (protocol.md §3.1). The numeric value is the
+// The Socket.IO v5 packet types (github.com/socketio/socket.io-protocol). The numeric value is the
 // digit written on the wire.
 const (
 	// Connect asks to join a namespace (client) or accepts the request (server).
@@ -69,7 +69,7 @@ const MaxAttachments = 10
 // MaxAckID is the largest ack id accepted or produced: 2^53-1, the largest
 // integer a JavaScript peer represents exactly (Number.MAX_SAFE_INTEGER).
 // A larger id would be rounded on the other side and the ack would be lost,
-// so it is rejected instead (protocol.md §9).
+// so it is rejected instead (the official Node server).
 const MaxAckID = 1<<53 - 1
 
 // Packet is one Socket.IO packet.
@@ -131,7 +131,7 @@ var (
 	ErrInvalidAckID = sentinel("invalid ack id")
 	// ErrInvalidPayload reports data that is not JSON, is followed by
 	// garbage, or does not have the shape its packet type requires
-	// (protocol.md §3.7); on encode, data that cannot be written as JSON.
+	// (github.com/socketio/socket.io-protocol); on encode, data that cannot be written as JSON.
 	ErrInvalidPayload = sentinel("invalid payload")
 	// ErrUnexpectedText reports a text message while a binary packet still
 	// waits for attachments.
@@ -151,7 +151,7 @@ func (e *wrappedError) Unwrap() error { return ErrInvalidPacket }
 func sentinel(msg string) error { return &wrappedError{msg} }
 
 // IsReservedEvent reports whether name is an event name that neither side may
-// emit (protocol.md §3.7): connect, connect_error, disconnect, disconnecting,
+// emit (github.com/socketio/socket.io-protocol): connect, connect_error, disconnect, disconnecting,
 // newListener and removeListener. An incoming EVENT named so is invalid.
 func IsReservedEvent(name string) bool {
 	switch name {

@@ -1,4 +1,4 @@
-// The conformance app (/work/shared/docs/conformance-app.md) on the official
+// The conformance app (examples/conformance/README.md) on the official
 // Node socket.io server. It is the oracle: every test must pass against it.
 //
 //   node reference-server.mjs [--addr 127.0.0.1:0] [--ping-interval 2000] [--ping-timeout 2000]

@@ -1,6 +1,6 @@
 // Command sioload is the load generator of the benchmarks: a lean Engine.IO
 // v4 / Socket.IO v5 websocket client that drives a server running the
-// conformance app (shared/docs/conformance-app.md, rules R1, R3, R4, R6).
+// conformance app (examples/conformance/README.md, rules R1, R3, R4, R6).
 //
 //	sioload -scenario fanout -addr 127.0.0.1:3000 -n 1000 -duration 10s -rate 50%
 //	sioload -scenario echo   -addr 127.0.0.1:3000 -c 64 -duration 10s

@@ -7,7 +7,7 @@ import (
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 )
 
-// The classic format of @socket.io/redis-adapter 8.x (protocol.md §7.1 to
+// The classic format of @socket.io/redis-adapter 8.x (github.com/socketio/socket.io-redis-adapter to
 // §7.3, §7.5): broadcasts are MessagePack arrays [uid, packet, opts] on
 // "key#nsp#" or "key#nsp#room#"; requests are JSON on "key-request#nsp#"
 // except BROADCAST with acks (MessagePack); answers go to

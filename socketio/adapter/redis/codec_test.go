@@ -13,7 +13,7 @@ import (
 	"github.com/caddy-socketio/caddy-socketio/socketio/parser"
 )
 
-// Byte-exact examples from shared/docs/protocol.md §7.2 and §7.5.
+// Byte-exact examples from github.com/socketio/socket.io-redis-adapter
 const (
 	// io.to("room1").emit("hello","world") from uid Xy9Qp2 (68 bytes).
 	room1HelloHex = "93 a6 58 79 39 51 70 32 83 a4 74 79 70 65 02 a4 64 61 74 61 92 a5 68 65 6c 6c 6f a5 77 6f 72 6c 64" +

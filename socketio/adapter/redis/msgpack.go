@@ -20,7 +20,7 @@ import (
 )
 
 // The adapter's messages are MessagePack as notepack.io writes it
-// (protocol.md §7.2, §7.6). vmihailenco/msgpack reads and writes the
+// (github.com/socketio/socket.io-redis-adapter). vmihailenco/msgpack reads and writes the
 // tokens; this file decides what they become, because notepack and Go
 // disagree on a few things:
 //

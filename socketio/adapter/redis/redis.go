@@ -3,7 +3,7 @@
 // Redis pub/sub, speaking the wire format of @socket.io/redis-adapter 8.x
 // (classic, PUBLISH/PSUBSCRIBE) or of its sharded variant (Redis ≥ 7,
 // SPUBLISH/SSUBSCRIBE), and accepting what @socket.io/redis-emitter 5.x
-// publishes (protocol.md §7).
+// publishes (github.com/socketio/socket.io-redis-adapter).
 //
 // The protocol itself (requests, answers, acknowledgements) is
 // adapter.Cluster; this package encodes its messages and moves them.
@@ -40,8 +40,7 @@ import (
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 )
 
-// SubscriptionMode chooses the channels of the sharded format (protocol.md
-// §7.4); it has no effect on the classic format.
+// SubscriptionMode chooses the channels of the sharded format (github.com/socketio/socket.io-redis-adapter); it has no effect on the classic format.
 type SubscriptionMode string
 
 // The sharded adapter's subscription modes.

@@ -156,7 +156,7 @@ func ev(args ...any) *parser.Packet {
 	return &parser.Packet{Type: parser.Event, Namespace: "/", Data: args}
 }
 
-// The emitter's bytes from protocol.md §7.5, published raw, reach a local
+// The emitter's bytes from github.com/socketio/socket.io-redis-adapter, published raw, reach a local
 // socket; its JSON join request (without uid) is applied.
 func TestEmitterMessages(t *testing.T) {
 	srv := startRedis(t)

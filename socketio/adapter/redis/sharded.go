@@ -7,7 +7,7 @@ import (
 	"github.com/caddy-socketio/caddy-socketio/socketio/adapter"
 )
 
-// The sharded format (createShardedAdapter, protocol.md §7.4): every
+// The sharded format (createShardedAdapter, github.com/socketio/socket.io-redis-adapter): every
 // message is {type, data, uid, nsp}, JSON unless data holds binary (then
 // MessagePack), published with SPUBLISH on "key#nsp#", on a room's channel
 // "key#nsp#room#" (dynamic modes, broadcasts without acks to exactly one

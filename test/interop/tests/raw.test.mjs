@@ -1,5 +1,5 @@
 // Raw Engine.IO / Socket.IO checks over HTTP (fetch) and a bare websocket,
-// per "Raw-protocol expectations" in conformance-app.md.
+// per "What raw clients see" in examples/conformance/README.md.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
