@@ -635,3 +635,54 @@ func TestNoPrivateReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPackageMap: every Go package of the module is in the README's package
+// map (bench/ and test/redis/ are listed as a whole).
+func TestPackageMap(t *testing.T) {
+	lines := readmeLines(t)
+	i := slices.Index(lines, "## Package map")
+	if i < 0 {
+		t.Fatal("README: no package map")
+	}
+	listed := map[string]bool{}
+	var stack []string
+	for _, l := range lines[i+3:] {
+		if l == "```" {
+			break
+		}
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasSuffix(f[0], "/") {
+			continue
+		}
+		depth := (len(l) - len(strings.TrimLeft(l, " "))) / 2
+		if depth > len(stack) {
+			t.Fatalf("README package map: bad indentation at %q", l)
+		}
+		stack = append(stack[:depth], strings.TrimSuffix(f[0], "/"))
+		listed[strings.Join(stack, "/")] = true
+	}
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		switch d.Name() {
+		case ".git", "node_modules", "testdata", ".bin":
+			return filepath.SkipDir
+		}
+		rel, _ := filepath.Rel("..", path)
+		if rel == "." || strings.HasPrefix(rel, "bench") || strings.HasPrefix(rel, "test/redis") {
+			return nil
+		}
+		gos, _ := filepath.Glob(filepath.Join(path, "*.go"))
+		if len(gos) > 0 && !listed[rel] {
+			t.Errorf("package %s is not in the README's package map", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !listed["socketio/engine"] || !listed["socketio/adapter/redis"] {
+		t.Fatalf("package map parsed wrongly: %v", listed)
+	}
+}
