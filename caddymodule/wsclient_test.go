@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,8 +154,11 @@ func (p *sioPacket) takeOffset() {
 	if json.Unmarshal(arr[len(arr)-1], &off) != nil {
 		return
 	}
-	b, _ := json.Marshal(arr[:len(arr)-1])
-	p.Data, p.Offset = b, off
+	// Cut the last element out of the text, keeping the rest byte for byte.
+	i := bytes.LastIndex(p.Data, arr[len(arr)-1])
+	head := bytes.TrimRight(p.Data[:i], " \t\r\n")
+	head = bytes.TrimRight(bytes.TrimSuffix(head, []byte(",")), " \t\r\n")
+	p.Data, p.Offset = append(slices.Clip(head), ']'), off
 }
 
 func parseSIO(s string) (sioPacket, error) {
