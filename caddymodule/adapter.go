@@ -28,15 +28,31 @@ func init() {
 
 // AdapterModule is a module of the socketio.adapters namespace: it decides
 // where a hub keeps room membership and how its broadcasts reach the
-// sockets of other Caddy instances.
+// sockets of other Caddy instances. memory and redis are built in; a
+// third-party module registered as socketio.adapters.<name> is used with
+// "adapter": {"type": "<name>", ...} in JSON, and in the Caddyfile as
+// `adapter <name> ...` when it also implements caddyfile.Unmarshaler (its
+// UnmarshalCaddyfile gets the tokens from <name> on).
 type AdapterModule interface {
 	caddy.Module
-	// identity describes the adapter's settings for the hub fingerprint:
-	// changing them builds a new hub. "" is the in-memory adapter.
-	identity() string
-	// open creates the adapter's shared state for a new hub. It runs once
-	// per hub (not per config load); the hub closes what it returns.
-	open(log *slog.Logger) (*cluster, error)
+	// Identity describes the adapter's settings for the hub fingerprint:
+	// changing them builds a new hub (a reload otherwise keeps the hub and
+	// its adapter). "" is the in-memory adapter.
+	Identity() string
+	// Open creates the adapter's state for a new hub: it runs once per hub
+	// (not per config load), and the hub closes what it returns after its
+	// server. A nil HubAdapter means the in-memory adapter. log is the
+	// hub's logger.
+	Open(log *slog.Logger) (HubAdapter, error)
+}
+
+// HubAdapter is an adapter's state for one hub.
+type HubAdapter interface {
+	// Factory creates each namespace's adapter (see socketio/adapter and
+	// its adaptertest suite, which an adapter should pass).
+	Factory() adapter.Factory
+	// Close releases the state once the hub's server is closed.
+	Close() error
 }
 
 // MemoryAdapter keeps rooms in the memory of this Caddy instance: broadcasts
@@ -51,9 +67,11 @@ func (MemoryAdapter) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func (*MemoryAdapter) identity() string { return "" }
+// Identity implements AdapterModule.
+func (*MemoryAdapter) Identity() string { return "" }
 
-func (*MemoryAdapter) open(*slog.Logger) (*cluster, error) { return nil, nil }
+// Open implements AdapterModule: the in-memory adapter needs no state.
+func (*MemoryAdapter) Open(*slog.Logger) (HubAdapter, error) { return nil, nil }
 
 // RedisAdapter connects the hub to other Socket.IO servers (other Caddy
 // instances, or Node servers using @socket.io/redis-adapter 8.x) through
@@ -175,7 +193,8 @@ func (r *RedisAdapter) brokerOptions(log *slog.Logger) redis.Options {
 	return o
 }
 
-func (r *RedisAdapter) identity() string {
+// Identity implements AdapterModule.
+func (r *RedisAdapter) Identity() string {
 	b, err := json.Marshal(struct {
 		Type, URL string
 		Options   redis.Options
@@ -187,7 +206,8 @@ func (r *RedisAdapter) identity() string {
 	return string(b)
 }
 
-func (r *RedisAdapter) open(log *slog.Logger) (*cluster, error) {
+// Open implements AdapterModule: it connects to Redis.
+func (r *RedisAdapter) Open(log *slog.Logger) (HubAdapter, error) {
 	opts := *r.opts
 	if r.opts.TLSConfig != nil {
 		opts.TLSConfig = r.opts.TLSConfig.Clone()
@@ -216,10 +236,13 @@ type cluster struct {
 	factory adapter.Factory
 	broker  *redis.Broker
 	client  *goredis.Client
-	logs    *swapHandler
 }
 
-func (c *cluster) close() error {
+// Factory implements HubAdapter.
+func (c *cluster) Factory() adapter.Factory { return c.factory }
+
+// Close implements HubAdapter.
+func (c *cluster) Close() error {
 	if c == nil || c.broker == nil {
 		return nil
 	}
@@ -253,26 +276,25 @@ func (h *Handler) adapterIdentity() string {
 	if h.Adapter == nil {
 		return ""
 	}
-	return h.Adapter.identity()
+	return h.Adapter.Identity()
 }
 
 // createHub builds a new hub with the adapter of the config: for Redis, it
 // connects first, and fails if Redis cannot be reached.
 func (h *Handler) createHub(opts socketio.Options, live *liveSettings) (*hub, error) {
 	logs := newSwapHandler(live.logs)
-	var cl *cluster
+	var ha HubAdapter
 	if h.Adapter != nil {
 		var err error
-		if cl, err = h.Adapter.open(slog.New(logs).With("hub", h.hubName)); err != nil {
+		if ha, err = h.Adapter.Open(slog.New(logs).With("hub", h.hubName)); err != nil {
 			return nil, err
 		}
 	}
-	if cl != nil {
-		cl.logs = logs
-		opts.Adapter = cl.factory
+	if ha != nil {
+		opts.Adapter = ha.Factory()
 	}
 	hb := newHub(h.hubName, h.key, opts, live)
-	hb.cluster = cl
+	hb.cluster, hb.clusterLogs = ha, logs
 	return hb, nil
 }
 
@@ -354,7 +376,21 @@ func (h *Handler) unmarshalAdapter(d *caddyfile.Dispenser) error {
 		}
 		mod = r
 	default:
-		return d.Errf("unknown adapter %q (want memory or redis)", typ)
+		// A third-party adapter module (AdapterModule) that parses its own
+		// tokens.
+		info, err := caddy.GetModule("socketio.adapters." + typ)
+		if err != nil {
+			return d.Errf("unknown adapter %q (want memory, redis or a socketio.adapters module)", typ)
+		}
+		m := info.New()
+		u, ok := m.(caddyfile.Unmarshaler)
+		if !ok {
+			return d.Errf("adapter %q has no Caddyfile syntax; configure it in JSON", typ)
+		}
+		if err := u.UnmarshalCaddyfile(d.NewFromNextSegment()); err != nil {
+			return err
+		}
+		mod = m
 	}
 	name := mod.CaddyModule().ID.Name()
 	h.AdapterRaw = caddyconfig.JSONModuleObject(mod, "type", name, nil)
@@ -404,7 +440,8 @@ func (c *adapterCollector) Collect(ch chan<- prometheus.Metric) {
 	var order []string
 	hubs.Range(func(_, v any) bool {
 		hb, ok := v.(*hub)
-		if !ok || hb.cluster == nil || hb.cluster.broker == nil {
+		cl, _ := hb.cluster.(*cluster)
+		if !ok || cl == nil || cl.broker == nil {
 			return true
 		}
 		s := byHub[hb.name]
@@ -413,7 +450,7 @@ func (c *adapterCollector) Collect(ch chan<- prometheus.Metric) {
 			byHub[hb.name] = s
 			order = append(order, hb.name)
 		}
-		st := hb.cluster.broker.Stats()
+		st := cl.broker.Stats()
 		s.Published += st.Published
 		s.Received += st.Received
 		s.Errors += st.Errors

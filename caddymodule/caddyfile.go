@@ -208,7 +208,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     The URL carries the password and TLS (redis://:pass@host:6379/0,
 //     rediss://host); prefix is the channel prefix (default socket.io),
 //     requests_timeout bounds cluster-wide queries (default 5s), sharded
-//     uses SPUBLISH/SSUBSCRIBE (Redis 7+). Redis must answer when the hub is
+//     uses SPUBLISH/SSUBSCRIBE (Redis 7+). adapter <name> ... uses a
+//     third-party module of the socketio.adapters namespace
+//     (AdapterModule) that parses its own Caddyfile tokens. Redis must answer when the hub is
 //     created, or loading the config fails. Polling clients need sticky
 //     sessions in front (docs/scaling.md).
 //   - hook: a webhook (docs/webhooks.md, README.md): the

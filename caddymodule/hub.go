@@ -41,7 +41,8 @@ type hub struct {
 
 	// cluster is the Redis adapter's connection (nil: memory adapter);
 	// see adapter.go. Closed after the server.
-	cluster *cluster
+	cluster     HubAdapter
+	clusterLogs *swapHandler // the adapter's logger
 
 	// dispatcher delivers the webhooks (webhook.go). It lives as long as
 	// the hub; a reload updates its hooks.
@@ -168,8 +169,8 @@ func (hb *hub) isAdminNamespace(name string) bool {
 // apply makes live the settings of a config that has started.
 func (hb *hub) apply(live *liveSettings) {
 	hb.logs.set(live.logs)
-	if hb.cluster != nil {
-		hb.cluster.logs.set(live.logs)
+	if hb.clusterLogs != nil {
+		hb.clusterLogs.set(live.logs)
 	}
 	hb.srv.Engine().SetTiming(live.pingInterval, live.pingTimeout)
 	hb.srv.Engine().SetMaxConnections(live.maxConns)
@@ -267,8 +268,10 @@ func (hb *hub) close() {
 			hb.log.Warn("closing hub", "hub", hb.name, "error", err)
 		}
 		hb.closeHooks() // the server's disconnect hooks, queued by Close
-		if err := hb.cluster.close(); err != nil {
-			hb.log.Warn("closing the hub's adapter", "hub", hb.name, "error", err)
+		if hb.cluster != nil {
+			if err := hb.cluster.Close(); err != nil {
+				hb.log.Warn("closing the hub's adapter", "hub", hb.name, "error", err)
+			}
 		}
 		hb.log.Debug("hub closed", "hub", hb.name)
 	})
