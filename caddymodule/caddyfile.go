@@ -95,7 +95,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    hook_disconnect_attempts <n>
 //	    hook_retry_backoff       <duration>
 //	    hook_retry_backoff_max   <duration>
-//	    hook_max_reply_size      <size>
+//	    hook_max_reply_bytes     <size>
 //	    api <path> {
 //	        token <token>
 //	    }
@@ -237,7 +237,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //     Disconnect hooks are always queued.
 //     hook_disconnect_attempts (3), hook_retry_backoff (100ms) and
 //     hook_retry_backoff_max (1s) retry disconnect hooks;
-//     hook_max_reply_size (1MiB) bounds a reply.
+//     hook_max_reply_bytes (1MiB) bounds a reply.
 //   - api: serves the HTTP API (emit, join, leave, disconnect, sockets,
 //     rooms) under <path>, for requests with "Authorization: Bearer
 //     <token>". token is required and must not be empty. The same
@@ -469,7 +469,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "hook_concurrency", "hook_queue_size", "hook_max_queued", "hook_disconnect_attempts",
-			"hook_retry_backoff", "hook_retry_backoff_max", "hook_max_reply_size",
+			"hook_retry_backoff", "hook_retry_backoff_max", "hook_max_reply_bytes",
 			"hook_queue_bytes", "hook_max_queued_bytes", "hook_overflow":
 			if err := parseHookLimit(d, h, opt); err != nil { // webhook.go
 				return err

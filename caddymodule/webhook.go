@@ -307,7 +307,7 @@ func parseHookLimit(d *caddyfile.Dispenser, h *Handler, opt string) error {
 		} else {
 			h.HookRetryBackoffMax = caddy.Duration(dur)
 		}
-	case "hook_max_reply_size":
+	case "hook_max_reply_bytes":
 		n, err := humanize.ParseBytes(v)
 		if err != nil {
 			return d.Errf("%s: %v", opt, err)

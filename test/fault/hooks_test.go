@@ -102,7 +102,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 		_, _ = io.WriteString(w, `{"ack":["late"]}`)
 	}))
 	defer slowApp.Close()
-	huge := `{"ack":["` + strings.Repeat("x", 256<<10) + `"]}` // 4x hook_max_reply_size
+	huge := `{"ack":["` + strings.Repeat("x", 256<<10) + `"]}` // 4x hook_max_reply_bytes
 	garbageApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Args []string }
 		body, _ := io.ReadAll(r.Body)
@@ -118,7 +118,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 		case "ctype": // a JSON reply labelled HTML: the type is not checked
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, `{"ack":["typed"]}`)
-		case "huge": // over hook_max_reply_size
+		case "huge": // over hook_max_reply_bytes
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, huge)
 		case "array":
@@ -142,7 +142,7 @@ func TestHookUpstreamFaults(t *testing.T) {
 		hub %s
 		ping_interval 1m
 		ping_timeout 1m
-		hook_max_reply_size 64KiB
+		hook_max_reply_bytes 64KiB
 		hook %s {
 			namespaces /ok
 			events work
