@@ -9,62 +9,17 @@
 // entry of test/e2e/package-lock.json. When the version matches the
 // lockfile, the tarball's sha512 must match the lockfile's `integrity`.
 //
-// Only Node built-ins plus the npm and tar command-line tools are used.
+// Only Node built-ins plus the npm and tar command-line tools are used; the shared
+// parts are in scripts/lib/npm-fetch.mjs.
 
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import {
+  crossCheck, die, main, parseArgs, readLock, replaceDir, repoRoot, resolveVersion, sha256, withPackage,
+} from "./lib/npm-fetch.mjs";
 
 const PKG = "@socket.io/admin-ui";
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = path.join(repoRoot, "socketio", "admin", "uidist", "admin-ui");
-
-class FetchError extends Error {}
-
-function die(msg) {
-  throw new FetchError(msg); // thrown (not process.exit) so the temp dirs get cleaned up
-}
-
-function parseArgs(argv) {
-  const opts = { version: null, lockfile: path.join(repoRoot, "test", "e2e", "package-lock.json") };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf("=");
-    const key = eq >= 0 ? a.slice(0, eq) : a;
-    const val = () => (eq >= 0 ? a.slice(eq + 1) : argv[++i]);
-    if (key === "--version") opts.version = val();
-    else if (key === "--lockfile") opts.lockfile = path.resolve(val());
-    else if (key === "-h" || key === "--help") {
-      console.log("usage: node scripts/fetch-admin-ui.mjs [--version X.Y.Z] [--lockfile PATH]");
-      process.exit(0);
-    } else die(`unknown argument ${a}`);
-  }
-  if (opts.version !== null && !/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(opts.version ?? "")) {
-    die(`invalid --version ${JSON.stringify(opts.version)}`);
-  }
-  return opts;
-}
-
-function readLock(lockfile) {
-  if (!fs.existsSync(lockfile)) return null;
-  const lock = JSON.parse(fs.readFileSync(lockfile, "utf8"));
-  const entry = lock.packages?.[`node_modules/${PKG}`];
-  if (!entry?.version) die(`${lockfile} has no node_modules/${PKG} version`);
-  return { version: entry.version, integrity: entry.integrity ?? null };
-}
-
-function run(cmd, args, options) {
-  try {
-    return execFileSync(cmd, args, options);
-  } catch (e) {
-    die(`${cmd} ${args.join(" ")} failed (${e.status ?? e.code})`);
-  }
-}
-
-const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
 
 // files lists the regular files under dir, as sorted slash-separated paths.
 function files(dir, prefix = "") {
@@ -78,50 +33,19 @@ function files(dir, prefix = "") {
   return out.sort();
 }
 
-function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  const lock = readLock(opts.lockfile);
-  let version = opts.version;
-  if (version === null) {
-    if (!lock) die(`${opts.lockfile} not found: pass --version`);
-    version = lock.version;
-    console.log(`version ${version} from ${path.relative(repoRoot, opts.lockfile)}`);
-  } else if (lock && lock.version !== version) {
-    console.warn(`warning: --version ${version} differs from lockfile version ${lock.version}`);
-  }
+function fetchAdminUI() {
+  const opts = parseArgs(process.argv.slice(2), {
+    script: "scripts/fetch-admin-ui.mjs",
+    lockfile: path.join(repoRoot, "test", "e2e", "package-lock.json"),
+  });
+  const lock = readLock(opts.lockfile, PKG);
+  const version = resolveVersion(opts, lock);
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-admin-ui-"));
-  try {
-    const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    const out = run(npm, ["pack", `${PKG}@${version}`, "--json", "--pack-destination", tmp], {
-      cwd: tmp,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      shell: process.platform === "win32",
-    });
-    const info = JSON.parse(out)[0];
-    if (info.name !== PKG || info.version !== version) {
-      die(`npm pack returned ${info.name}@${info.version}, want ${PKG}@${version}`);
-    }
-    const tgz = path.join(tmp, info.filename);
-    const integrity = "sha512-" + createHash("sha512").update(fs.readFileSync(tgz)).digest("base64");
-    if (integrity !== info.integrity) die(`tarball integrity ${integrity} != npm's ${info.integrity}`);
-    if (lock && lock.version === version && lock.integrity) {
-      if (lock.integrity !== integrity) die(`tarball integrity ${integrity} != lockfile ${lock.integrity}`);
-      console.log("tarball integrity matches the lockfile");
-    }
-
-    run("tar", ["-xzf", tgz, "-C", tmp], { stdio: "inherit" });
-    const pkgDir = path.join(tmp, "package");
-    const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8"));
-    if (pkg.name !== PKG || pkg.version !== version) die(`tarball contains ${pkg.name}@${pkg.version}`);
+  withPackage({ name: PKG, version, lock, tmpPrefix: "fetch-admin-ui-" }, ({ pkgDir, integrity }) => {
     const dist = path.join(pkgDir, "ui", "dist");
     if (!fs.existsSync(path.join(dist, "index.html"))) die(`ui/dist/index.html missing from ${PKG}@${version}`);
 
-    fs.mkdirSync(path.dirname(outDir), { recursive: true });
-    const stage = fs.mkdtempSync(path.join(path.dirname(outDir), ".stage-"));
-    fs.chmodSync(stage, 0o755);
-    try {
+    replaceDir(outDir, (stage) => {
       const sums = [];
       const names = files(dist);
       for (const name of names) {
@@ -138,29 +62,16 @@ function main() {
       fs.writeFileSync(path.join(stage, "README.md"), readme(version, integrity, names.length));
 
       // Cross-check against the copy npm installed for the e2e tests, if any.
-      const installed = path.join(repoRoot, "test", "e2e", "node_modules", "@socket.io", "admin-ui");
-      try {
-        const ipkg = JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8"));
-        if (ipkg.version === version) {
-          for (const name of names) {
-            const a = fs.readFileSync(path.join(installed, "ui", "dist", name));
-            if (!a.equals(fs.readFileSync(path.join(stage, "dist", name)))) die(`ui/dist/${name} differs from ${installed}`);
-          }
-          console.log("identical to test/e2e/node_modules/@socket.io/admin-ui/ui/dist");
-        }
-      } catch (e) {
-        if (e.code !== "ENOENT") throw e;
-      }
-
-      fs.rmSync(outDir, { recursive: true, force: true });
-      fs.renameSync(stage, outDir);
-    } finally {
-      fs.rmSync(stage, { recursive: true, force: true });
-    }
+      crossCheck({
+        installed: "test/e2e/node_modules/@socket.io/admin-ui",
+        sub: "ui/dist",
+        version,
+        names,
+        fetchedDir: path.join(stage, "dist"),
+      });
+    });
     console.log(`${PKG}@${version} ui/dist written to ${path.relative(repoRoot, outDir)}/dist/`);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 }
 
 function readme(version, integrity, count) {
@@ -190,10 +101,4 @@ Do not edit these files by hand. To refresh them (the version comes from
 `;
 }
 
-try {
-  main();
-} catch (e) {
-  if (!(e instanceof FetchError)) throw e;
-  console.error(`fetch-admin-ui: ${e.message}`);
-  process.exitCode = 1;
-}
+main("fetch-admin-ui", fetchAdminUI);
