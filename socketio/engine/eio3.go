@@ -315,12 +315,27 @@ func (s *Session) decodeRequestPayload(body []byte, binaryBody bool, maxPackets 
 }
 
 // onPingV3 answers a v3 client's ping with a pong and re-arms the ping
-// timeout; called from receiveOne with s.mu held, which it releases.
-func (s *Session) onPingV3() {
+// timeout; called from receiveOne with s.mu held, which it releases. The
+// client decides how often it pings: a pong still queued answers the pings
+// that follow it (a v3 pong carries nothing), and a new one counts against
+// the send queue limits like a message (over them the client is closed as
+// a slow one), so pinging without reading holds at most one pong. It
+// reports whether the session is still open.
+func (s *Session) onPingV3() bool {
 	s.armHeartbeatLocked(s.srv.pingInterval() + s.srv.pingTimeout())
+	if s.pongV3Queued {
+		s.mu.Unlock()
+		return true
+	}
+	if s.overLimitLocked(1, 0) {
+		s.overflowLocked(1, 0) // unlocks
+		return false
+	}
+	s.pongV3Queued = true
 	start := s.enqueueLocked(packet{typ: packetPong})
 	s.mu.Unlock()
 	if start {
 		s.startWriter()
 	}
+	return true
 }

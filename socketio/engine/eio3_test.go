@@ -305,3 +305,34 @@ func TestEIO3PayloadPacketCap(t *testing.T) {
 		t.Fatalf("binary: %v", err)
 	}
 }
+
+// TestEIO3PingFloodHoldsOnePong: a v3 client decides how often it pings;
+// pings that arrive while a pong is still queued are answered by that
+// pong, so a client pinging without reading holds one pong, not one per
+// ping beyond the send queue limits. Once taken, the next ping gets its own.
+func TestEIO3PingFloodHoldsOnePong(t *testing.T) {
+	e := newEnv(t, func(c *Config) { allowEIO3(c); slowPing(c); c.SendQueueLen = 16; c.MaxPayloadPackets = 1000 })
+	e.do("GET", "EIO=3&transport=polling", "")
+	s := e.app.waitOpened(t)
+	q := "EIO=3&transport=polling&sid=" + s.ID()
+	for range 5 {
+		if r := e.do("POST", q, strings.Repeat("1:2", 1000)); r.status != 200 {
+			t.Fatalf("pings: %d %q", r.status, r.body)
+		}
+	}
+	s.mu.Lock()
+	n, closed := len(s.queue), s.closed
+	s.mu.Unlock()
+	if n != 1 || closed {
+		t.Fatalf("after 5,000 pings: %d packets queued, closed %v", n, closed)
+	}
+	if r := e.do("GET", q, ""); r.status != 200 || r.body != "1:3" {
+		t.Fatalf("GET: %d %q", r.status, r.body)
+	}
+	if r := e.do("POST", q, "1:2"); r.status != 200 {
+		t.Fatalf("ping: %d", r.status)
+	}
+	if r := e.do("GET", q, ""); r.body != "1:3" {
+		t.Fatalf("second pong: %q", r.body)
+	}
+}
