@@ -336,3 +336,52 @@ func TestEIO3PingFloodHoldsOnePong(t *testing.T) {
 		t.Fatalf("second pong: %q", r.body)
 	}
 }
+
+// TestEIO3CloseCodes: refused frames of a v3 websocket client get their
+// close code like v4 ones (the close frame reaches the client, the rest is
+// drained), with deflate too; a handler panic gets 1011.
+func TestEIO3CloseCodes(t *testing.T) {
+	e := newEnv(t, func(c *Config) { allowEIO3(c); compressionOn(c); c.MaxPayload = 1000 })
+	e.app.setOnMessage(func(s *Session, data []byte, binary bool) bool {
+		if string(data) == "panic" {
+			panic("handler bug")
+		}
+		return false
+	})
+	f := func(fin bool, op byte, p string) []byte { return clientFrame(fin, op, []byte(p), testMask) }
+	z := deflatePayload("", []byte("4caf\xc3("), false)
+	zf := clientFrame(true, opText, z, testMask)
+	zf[0] |= 0x40
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  uint16
+	}{
+		{"invalid UTF-8", f(true, opText, "4caf\xc3("), 1007},
+		{"compressed, invalid UTF-8 once inflated", zf, 1007},
+		{"unmasked", []byte{0x81, 0x02, '4', 'x'}, 1002},
+		{"too big", f(true, opBinary, "\x04"+strings.Repeat("x", 1000)), 1009},
+		{"panic", f(true, opText, "4panic"), 1011},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, res := dialDeflate(t, e, "EIO=3&transport=websocket")
+			if !strings.HasPrefix(res.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
+				t.Fatal("deflate not negotiated")
+			}
+			if _, m := readWS(t, c); !strings.HasPrefix(m, "0{") {
+				t.Fatalf("open %q", m)
+			}
+			s := e.app.waitOpened(t)
+			if s.Protocol() != 3 {
+				t.Fatalf("protocol %d", s.Protocol())
+			}
+			if _, err := c.NetConn().Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			expectCloseCode(t, c.NetConn(), tc.code)
+			if r := e.app.waitClosed(t, s.ID()); r != ReasonTransportError {
+				t.Fatalf("reason %q", r)
+			}
+		})
+	}
+}
