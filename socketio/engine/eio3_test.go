@@ -198,6 +198,19 @@ func FuzzDecodePayloadV3(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// A packet cap refuses exactly the payloads with more packets.
+		for _, max := range []int{1, 2, 3} {
+			var capped []packet
+			var cerr error
+			if binary {
+				capped, cerr = decodeBinaryPayloadV3(b, max)
+			} else {
+				capped, cerr = decodePayloadV3(b, max)
+			}
+			if over := len(pkts) > max; over != errors.Is(cerr, errTooManyPackets) || (!over && (cerr != nil || len(capped) != len(pkts))) {
+				t.Fatalf("cap %d, %d packets: %d, %v", max, len(pkts), len(capped), cerr)
+			}
+		}
 		// What decodes re-encodes (text, or binary payload) and decodes to
 		// the same packets.
 		for _, bin := range []bool{false, true} {
