@@ -83,8 +83,10 @@ const maxLenDigits = 10
 
 // decodePayloadV3 decodes a v3 text payload: "<len>:<packet>" repeated, len
 // in UTF-16 code units. Empty packets ("0:") are skipped as Node does; an
-// empty body is invalid.
-func decodePayloadV3(b []byte) ([]packet, error) {
+// empty body is invalid. More than maxPackets packets (0: no limit) is
+// errTooManyPackets, found before the packet after the last allowed one is
+// decoded, so a body of many tiny packets never costs more than maxPackets.
+func decodePayloadV3(b []byte, maxPackets int) ([]packet, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("decoding v3 payload: empty: %w", errDecode)
 	}
@@ -120,6 +122,9 @@ func decodePayloadV3(b []byte) ([]packet, error) {
 		if n == 0 {
 			continue
 		}
+		if maxPackets > 0 && len(pkts) >= maxPackets {
+			return nil, errTooManyPackets
+		}
 		p, err := decodePacketV3(seg)
 		if err != nil {
 			return nil, fmt.Errorf("decoding v3 payload: %w", err)
@@ -130,10 +135,14 @@ func decodePayloadV3(b []byte) ([]packet, error) {
 }
 
 // decodeBinaryPayloadV3 decodes a v3 binary payload (a POST with
-// Content-Type application/octet-stream).
-func decodeBinaryPayloadV3(b []byte) ([]packet, error) {
+// Content-Type application/octet-stream), at most maxPackets packets like
+// decodePayloadV3.
+func decodeBinaryPayloadV3(b []byte, maxPackets int) ([]packet, error) {
 	var pkts []packet
 	for len(b) > 0 {
+		if maxPackets > 0 && len(pkts) >= maxPackets {
+			return nil, errTooManyPackets
+		}
 		isString := b[0] == 0
 		n, i := 0, 1
 		for ; i < len(b) && b[i] != 0xff; i++ {
@@ -272,15 +281,10 @@ func writePayloadV3(w http.ResponseWriter, head []byte, pkts []packet, binaryOK 
 	putBuf(bp, b)
 }
 
-// decodeRequestPayload decodes a POST body of s's protocol; binaryBody: its
-// Content-Type is application/octet-stream.
 // receiveV3 decodes and delivers a v3 client's POST body: all its packets,
 // at most maxPackets, or none.
 func (s *Session) receiveV3(w http.ResponseWriter, r *http.Request, body []byte, binaryBody bool, maxPackets int) {
-	pkts, err := s.decodeRequestPayload(body, binaryBody)
-	if err == nil && len(pkts) > maxPackets {
-		err = errDecode
-	}
+	pkts, err := s.decodeRequestPayload(body, binaryBody, maxPackets)
 	if err == nil {
 		for _, p := range pkts {
 			if p.typ == packetOpen || p.typ == packetUpgrade || p.typ == packetNoop {
@@ -298,23 +302,40 @@ func (s *Session) receiveV3(w http.ResponseWriter, r *http.Request, body []byte,
 	writeOK(w)
 }
 
-func (s *Session) decodeRequestPayload(body []byte, binaryBody bool) ([]packet, error) {
+// decodeRequestPayload decodes a POST body of s's protocol; binaryBody: its
+// Content-Type is application/octet-stream.
+func (s *Session) decodeRequestPayload(body []byte, binaryBody bool, maxPackets int) ([]packet, error) {
 	switch {
 	case !s.eio3:
 		return decodePayload(body)
 	case binaryBody:
-		return decodeBinaryPayloadV3(body)
+		return decodeBinaryPayloadV3(body, maxPackets)
 	}
-	return decodePayloadV3(body)
+	return decodePayloadV3(body, maxPackets)
 }
 
 // onPingV3 answers a v3 client's ping with a pong and re-arms the ping
-// timeout; called from receiveOne with s.mu held, which it releases.
-func (s *Session) onPingV3() {
+// timeout; called from receiveOne with s.mu held, which it releases. The
+// client decides how often it pings: a pong still queued answers the pings
+// that follow it (a v3 pong carries nothing), and a new one counts against
+// the send queue limits like a message (over them the client is closed as
+// a slow one), so pinging without reading holds at most one pong. It
+// reports whether the session is still open.
+func (s *Session) onPingV3() bool {
 	s.armHeartbeatLocked(s.srv.pingInterval() + s.srv.pingTimeout())
+	if s.pongV3Queued {
+		s.mu.Unlock()
+		return true
+	}
+	if s.overLimitLocked(1, 0) {
+		s.overflowLocked(1, 0) // unlocks
+		return false
+	}
+	s.pongV3Queued = true
 	start := s.enqueueLocked(packet{typ: packetPong})
 	s.mu.Unlock()
 	if start {
 		s.startWriter()
 	}
+	return true
 }

@@ -85,6 +85,11 @@ type Session struct {
 	// §5.5.3 lets us answer only the latest ping), so a client that pings
 	// without reading holds at most one pending pong.
 	pongAt int
+	// pongV3Queued: an Engine.IO v3 pong ("3", the answer to a client's
+	// ping) is in queue, not yet taken; further pings until it is taken
+	// are answered by it (eio3.go onPingV3), so a v3 client that pings
+	// without reading holds at most one pending pong too.
+	pongV3Queued bool
 
 	// polling
 	poll       *pollWait   // the pending GET, if any; queue is empty while it is set
@@ -315,6 +320,7 @@ func (s *Session) takeQueueLocked() []packet {
 	s.queue = nil
 	s.queueBytes = 0
 	s.pongAt = 0
+	s.pongV3Queued = false
 	return q
 }
 
@@ -361,7 +367,7 @@ func (s *Session) endLinger() {
 			s.linger = nil
 		}
 		putQueue(s.queue)
-		s.queue, s.queueBytes, s.pongAt = nil, 0, 0
+		s.queue, s.queueBytes, s.pongAt, s.pongV3Queued = nil, 0, 0, false
 	}
 	s.mu.Unlock()
 	if was {
@@ -394,7 +400,7 @@ func (s *Session) closeWithCode(reason Reason, noopPoll bool, code uint16) {
 	graceful := reason == ReasonForcedClose
 	if !graceful {
 		putQueue(s.queue)
-		s.queue, s.queueBytes, s.pongAt = nil, 0, 0
+		s.queue, s.queueBytes, s.pongAt, s.pongV3Queued = nil, 0, 0, false
 	}
 	probe := s.probe
 	s.probe, s.probed = nil, false
@@ -597,8 +603,7 @@ func (s *Session) receiveOne(p packet) bool {
 		return true
 	case packetPing:
 		if s.eio3 {
-			s.onPingV3()
-			return true
+			return s.onPingV3()
 		}
 		// v4 clients never ping ("invalid heartbeat direction").
 		s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -49,7 +50,7 @@ func (c *byteCountConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func dialDeflate(t *testing.T, e *env, query string) (*websocket.Conn, *http.Response) {
+func dialDeflate(t testing.TB, e *env, query string) (*websocket.Conn, *http.Response) {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: waitTimeout, EnableCompression: true}
 	c, res, err := d.Dial(e.wsURL(query), nil)
@@ -249,4 +250,91 @@ func FuzzInflate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rawDeflateWS is rawWS with permessage-deflate negotiated: the frames
+// written to the returned connection are the test's own.
+func (e *env) rawDeflateWS() (net.Conn, *Session) {
+	e.t.Helper()
+	c, res := dialDeflate(e.t, e, "EIO=4&transport=websocket")
+	if !strings.HasPrefix(res.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
+		e.t.Fatalf("deflate not negotiated: %q", res.Header.Get("Sec-Websocket-Extensions"))
+	}
+	if _, m := readWS(e.t, c); !strings.HasPrefix(m, "0{") {
+		e.t.Fatalf("open %q", m)
+	}
+	return c.NetConn(), e.app.waitOpened(e.t)
+}
+
+// TestDeflateFrameChecks: with permessage-deflate negotiated, the frame
+// checks still hold. A compressed text message is checked for UTF-8 once
+// inflated (1007), not before (the compressed bytes are not UTF-8); a
+// compressed binary message is not checked; RSV1 is only allowed on the
+// first frame of a data message (1002 elsewhere); corrupt data gets 1007.
+func TestDeflateFrameChecks(t *testing.T) {
+	e := newEnv(t, func(c *Config) { compressionOn(c); c.MaxPayload = 1000 })
+	z := func(s string) []byte { return deflatePayload("", []byte(s), false) }
+	rsv1 := func(frame []byte) []byte { frame[0] |= 0x40; return frame }
+	f := func(fin bool, op byte, p []byte) []byte { return clientFrame(fin, op, p, testMask) }
+	cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+	bad := z("4caf\xc3(")
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  uint16
+	}{
+		{"compressed text, invalid UTF-8 once inflated", rsv1(f(true, opText, bad)), 1007},
+		{"compressed text in fragments, invalid UTF-8 once inflated",
+			cat(rsv1(f(false, opText, bad[:2])), f(true, opContinuation, bad[2:])), 1007},
+		{"RSV1 on a continuation frame",
+			cat(rsv1(f(false, opText, bad[:2])), rsv1(f(true, opContinuation, bad[2:]))), 1002},
+		{"RSV1 on a ping", rsv1(f(true, opPing, nil)), 1002},
+		{"RSV2", append([]byte{0xa1}, f(true, opText, []byte("4x"))[1:]...), 1002},
+		{"corrupt compressed data", rsv1(f(true, opText, []byte{0xff, 0xff, 0xff})), 1007},
+		{"too big once inflated", rsv1(f(true, opText, z("4"+strings.Repeat("x", 1000)))), 1009},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, s := e.rawDeflateWS()
+			if _, err := nc.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			expectCloseCode(t, nc, tc.code)
+			if r := e.app.waitClosed(t, s.ID()); r != ReasonTransportError {
+				t.Fatalf("reason %q", r)
+			}
+		})
+	}
+
+	// Valid ones are delivered: compressed text (its compressed bytes are
+	// not UTF-8), in fragments, and compressed binary that is not UTF-8.
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  string
+	}{
+		{"compressed text", rsv1(f(true, opText, z("4café"))), "café"},
+		{"compressed text in fragments", cat(rsv1(f(false, opText, z("4ü€")[:1])), f(true, opContinuation, z("4ü€")[1:])), "ü€"},
+		{"compressed binary, not UTF-8", rsv1(f(true, opBinary, z("\xff\xfe"))), "\xff\xfe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			e.app.setOnMessage(func(s *Session, data []byte, binary bool) bool {
+				got <- string(data)
+				return true
+			})
+			defer e.app.setOnMessage(nil)
+			nc, _ := e.rawDeflateWS()
+			if _, err := nc.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-got:
+				if m != tc.want {
+					t.Fatalf("got %q, want %q", m, tc.want)
+				}
+			case <-time.After(waitTimeout):
+				t.Fatal("message not delivered")
+			}
+		})
+	}
 }
