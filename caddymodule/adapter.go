@@ -404,9 +404,7 @@ type adapterCollector struct {
 }
 
 var adapterMetrics = func() *adapterCollector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", name), help, []string{"hub"}, nil)
-	}
+	d := hubDesc
 	return &adapterCollector{
 		published:  d("redis_published_total", "Messages the Redis adapter published to other servers (accepted by Redis), by hub."),
 		received:   d("redis_received_total", "Messages the Redis adapter received from Redis, by hub."),

@@ -52,10 +52,13 @@ type engineCollector struct {
 	limitHits, protocolErrors, panics, unhandled                             *prometheus.Desc
 }
 
+// hubDesc describes a caddy_socketio_<name> metric labelled by hub.
+func hubDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", name), help, []string{"hub"}, nil)
+}
+
 func newEngineCollector() *engineCollector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", name), help, []string{"hub"}, nil)
-	}
+	d := hubDesc
 	return &engineCollector{
 		sessions:   d("sessions", "Open Engine.IO sessions (client connections), by hub."),
 		packetsIn:  d("packets_received_total", "Engine.IO packets received from clients, by hub."),

@@ -177,9 +177,7 @@ type recoveryCollector struct {
 }
 
 var recoveryMetrics = func() *recoveryCollector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName("caddy", "socketio", name), help, []string{"hub"}, nil)
-	}
+	d := hubDesc
 	return &recoveryCollector{
 		sessions: d("recovery_sessions", "Sessions of dropped sockets kept for connection state recovery, by hub."),
 		packets:  d("recovery_buffered_packets", "Events in the recovery buffers, by hub."),
